@@ -1,0 +1,284 @@
+//! [`Host`] over libvirt, through the `virt` crate. Every function names the libvirt call
+//! it makes; every libvirt error is classified here, once, into a [`HostErrorKind`].
+
+use std::path::Path;
+use std::sync::Once;
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use virt::connect::Connect;
+use virt::error::{Error as VirtError, ErrorNumber};
+use virt::storage_pool::StoragePool;
+use virt::sys;
+
+use super::{
+    capabilities::guest_domain_types, default_virt_type, version_string, Host, HostError,
+    HostErrorKind, HostInfo, PoolInfo, VolumeInfo,
+};
+use crate::vmd::{PoolName, VolumeName};
+
+/// A libvirt connection.
+pub struct LibvirtHost {
+    conn: Connect,
+    uri: String,
+}
+
+impl std::fmt::Debug for LibvirtHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LibvirtHost")
+            .field("uri", &self.uri)
+            .finish()
+    }
+}
+
+/// libvirt prints every error to stderr by default; vmd reports errors itself, once.
+fn silence_libvirt_stderr() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(virt::error::clear_error_callback);
+}
+
+/// Maps libvirt's error numbers onto what they mean to vmd. The only place that knows them.
+fn classify(err: &VirtError) -> HostErrorKind {
+    use virt::enumutil::Enum;
+    match err.code() {
+        Enum::Known(code) => match code {
+            ErrorNumber::NoDomain
+            | ErrorNumber::NoStoragePool
+            | ErrorNumber::NoStorageVolume
+            | ErrorNumber::NoNetwork
+            | ErrorNumber::NoDomainSnapshot
+            | ErrorNumber::NoDomainMetadata => HostErrorKind::NotFound,
+            ErrorNumber::OperationInvalid => HostErrorKind::InvalidState,
+            ErrorNumber::DomExist => HostErrorKind::AlreadyExists,
+            ErrorNumber::NoConnect | ErrorNumber::InvalidConn => HostErrorKind::Unreachable,
+            _ => HostErrorKind::Other,
+        },
+        Enum::Unknown(_) => HostErrorKind::Other,
+    }
+}
+
+/// libvirt messages may span lines; vmd's errors are one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(super) fn call_error(
+    call: &'static str,
+    object: impl Into<String>,
+    err: VirtError,
+) -> HostError {
+    HostError::Call {
+        call,
+        object: object.into(),
+        message: one_line(err.message()),
+        kind: classify(&err),
+    }
+}
+
+impl LibvirtHost {
+    /// Opens a read-write connection to `uri` (`virConnectOpen`).
+    pub fn connect(uri: &str) -> Result<Self, HostError> {
+        silence_libvirt_stderr();
+        let conn = Connect::open(Some(uri)).map_err(|e| HostError::Unreachable {
+            uri: uri.to_string(),
+            message: one_line(e.message()),
+        })?;
+        Ok(Self {
+            conn,
+            uri: uri.to_string(),
+        })
+    }
+
+    pub(super) fn conn(&self) -> &Connect {
+        &self.conn
+    }
+
+    /// The URI as given by the user.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Describes one pool: `virStoragePoolGetName`, `virStoragePoolGetInfo`,
+    /// `virStoragePoolGetXMLDesc`.
+    pub(super) fn pool_info(pool: &StoragePool) -> Result<PoolInfo, HostError> {
+        let name = pool
+            .name()
+            .map_err(|e| call_error("virStoragePoolGetName", "storage pool", e))?;
+        let info = pool
+            .info()
+            .map_err(|e| call_error("virStoragePoolGetInfo", &name, e))?;
+        let xml = pool
+            .xml_desc(0)
+            .map_err(|e| call_error("virStoragePoolGetXMLDesc", &name, e))?;
+        let (pool_type, path) = pool_type_and_path(&xml)?;
+        let state = match info.state {
+            sys::VIR_STORAGE_POOL_INACTIVE => "inactive",
+            sys::VIR_STORAGE_POOL_BUILDING => "building",
+            sys::VIR_STORAGE_POOL_RUNNING => "running",
+            sys::VIR_STORAGE_POOL_DEGRADED => "degraded",
+            sys::VIR_STORAGE_POOL_INACCESSIBLE => "inaccessible",
+            _ => "unknown",
+        };
+        Ok(PoolInfo {
+            name,
+            pool_type,
+            state: state.to_string(),
+            path,
+            capacity_bytes: info.capacity,
+            allocation_bytes: info.allocation,
+            available_bytes: info.available,
+        })
+    }
+}
+
+/// The `type` attribute of `<pool>` and the text of `<target><path>`.
+fn pool_type_and_path(xml: &str) -> Result<(String, Option<String>), HostError> {
+    let bad = |message: String| HostError::BadXml {
+        what: "storage pool description",
+        message,
+    };
+    let mut reader = Reader::from_str(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut pool_type = None;
+    let mut target = None;
+    loop {
+        match reader.read_event().map_err(|e| bad(e.to_string()))? {
+            Event::Start(e) => {
+                if path.is_empty() && e.name().as_ref() == b"pool" {
+                    pool_type = e
+                        .try_get_attribute("type")
+                        .map_err(|e| bad(e.to_string()))?
+                        .map(|a| a.unescape_value().map(|v| v.into_owned()))
+                        .transpose()
+                        .map_err(|e| bad(e.to_string()))?;
+                }
+                path.push(e.name().as_ref().to_vec());
+            }
+            Event::Text(t) if path == [b"pool".to_vec(), b"target".to_vec(), b"path".to_vec()] => {
+                target = Some(t.unescape().map_err(|e| bad(e.to_string()))?.into_owned());
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let pool_type = pool_type.ok_or_else(|| bad("no pool type".to_string()))?;
+    Ok((pool_type, target))
+}
+
+impl Host for LibvirtHost {
+    /// `virConnectGetHostname`, `virConnectGetLibVersion`, `virConnectGetVersion`,
+    /// `virConnectGetCapabilities`, `virConnectListAllStoragePools`.
+    fn info(&self) -> Result<HostInfo, HostError> {
+        let uri = &self.uri;
+        let hostname = self
+            .conn
+            .hostname()
+            .map_err(|e| call_error("virConnectGetHostname", uri, e))?;
+        let lib = self
+            .conn
+            .lib_version()
+            .map_err(|e| call_error("virConnectGetLibVersion", uri, e))?;
+        let hyp = self
+            .conn
+            .hyp_version()
+            .map_err(|e| call_error("virConnectGetVersion", uri, e))?;
+        let caps = self
+            .conn
+            .capabilities()
+            .map_err(|e| call_error("virConnectGetCapabilities", uri, e))?;
+        let virt_types = guest_domain_types(&caps)?;
+        let mut pools = self
+            .conn
+            .list_all_storage_pools(0)
+            .map_err(|e| call_error("virConnectListAllStoragePools", uri, e))?
+            .iter()
+            .map(Self::pool_info)
+            .collect::<Result<Vec<_>, _>>()?;
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(HostInfo {
+            uri: self.conn.uri().unwrap_or_else(|_| uri.clone()),
+            hostname,
+            libvirt_version: version_string(lib),
+            qemu_version: version_string(hyp),
+            default_virt_type: default_virt_type(&virt_types),
+            virt_types,
+            pools,
+        })
+    }
+
+    fn ensure_dir_pool(&self, name: &PoolName, path: &Path) -> Result<PoolInfo, HostError> {
+        self.ensure_dir_pool_impl(name, path)
+    }
+
+    fn pool(&self, name: &PoolName) -> Result<PoolInfo, HostError> {
+        self.pool_impl(name)
+    }
+
+    fn create_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        format: &'static str,
+    ) -> Result<VolumeInfo, HostError> {
+        self.create_volume_impl(pool, name, capacity, format)
+    }
+
+    fn volume(&self, pool: &PoolName, name: &VolumeName) -> Result<VolumeInfo, HostError> {
+        self.volume_impl(pool, name)
+    }
+
+    fn delete_volume(&self, pool: &PoolName, name: &VolumeName) -> Result<(), HostError> {
+        self.delete_volume_impl(pool, name)
+    }
+
+    fn list_volumes(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError> {
+        self.list_volumes_impl(pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_type_and_path_dir_pool_reads_both() {
+        let xml = "<pool type='dir'><name>vmd</name><target><path>/var/lib/vmd/pool</path>\
+                   </target></pool>";
+        let (t, p) = pool_type_and_path(xml).unwrap();
+        assert_eq!(t, "dir");
+        assert_eq!(p.as_deref(), Some("/var/lib/vmd/pool"));
+    }
+
+    #[test]
+    fn pool_type_and_path_rbd_pool_has_no_path() {
+        let xml = "<pool type='rbd'><name>ceph</name><source><name>rbd</name></source></pool>";
+        let (t, p) = pool_type_and_path(xml).unwrap();
+        assert_eq!(t, "rbd");
+        assert_eq!(p, None);
+    }
+
+    #[test]
+    fn info_test_driver_reports_versions_and_default_pool() {
+        let host = LibvirtHost::connect("test:///default").unwrap();
+        let info = host.info().unwrap();
+        assert_eq!(info.uri, "test:///default");
+        assert!(
+            info.pools.iter().any(|p| p.name == "default-pool"),
+            "{info:?}"
+        );
+        assert!(!info.libvirt_version.is_empty());
+    }
+
+    #[test]
+    fn connect_missing_socket_is_unreachable_with_one_line() {
+        let err = LibvirtHost::connect("qemu+unix:///system?socket=/nonexistent").unwrap_err();
+        assert_eq!(err.kind(), HostErrorKind::Unreachable);
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+}

@@ -1,0 +1,200 @@
+//! The southbound side: what the manager needs from a virtualization host, as a small trait,
+//! and its one implementation over libvirt ([`libvirt::LibvirtHost`]).
+//!
+//! Only this module touches the `virt` crate. libvirt error codes become [`HostError`] kinds
+//! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
+
+mod capabilities;
+pub mod libvirt;
+mod storage;
+mod xml;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::vmd::{PoolName, VolumeName};
+
+pub use capabilities::guest_domain_types;
+
+/// The libvirt URI vmd connects to when none is given.
+pub const DEFAULT_URI: &str = "qemu:///system";
+
+/// What a host failure means to a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostErrorKind {
+    /// The host could not be reached at all.
+    Unreachable,
+    /// The object named does not exist.
+    NotFound,
+    /// An object of that name exists already.
+    AlreadyExists,
+    /// The object is not in a state that allows the operation.
+    InvalidState,
+    /// Anything else libvirt reported.
+    Other,
+}
+
+/// A failure of the host (libvirt) side.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The connection could not be opened.
+    #[error("cannot connect to {uri}: {message}")]
+    Unreachable {
+        /// The libvirt URI.
+        uri: String,
+        /// libvirt's own message.
+        message: String,
+    },
+    /// A libvirt call failed.
+    #[error("{call} failed for {object}: {message}")]
+    Call {
+        /// The libvirt API called, e.g. `virStoragePoolLookupByName`.
+        call: &'static str,
+        /// The object acted on, as a user names it.
+        object: String,
+        /// libvirt's own message.
+        message: String,
+        /// The meaning of the failure.
+        kind: HostErrorKind,
+    },
+    /// libvirt answered with a document vmd could not read.
+    #[error("cannot read libvirt's {what}: {message}")]
+    BadXml {
+        /// Which document.
+        what: &'static str,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+impl HostError {
+    /// What the failure means, independent of libvirt's codes.
+    pub fn kind(&self) -> HostErrorKind {
+        match self {
+            HostError::Unreachable { .. } => HostErrorKind::Unreachable,
+            HostError::Call { kind, .. } => *kind,
+            HostError::BadXml { .. } => HostErrorKind::Other,
+        }
+    }
+}
+
+/// A storage pool as the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolInfo {
+    /// The pool's name.
+    pub name: String,
+    /// The pool type (`dir`, `logical`, `netfs`, `rbd`, ...).
+    #[serde(rename = "type")]
+    pub pool_type: String,
+    /// `running`, `inactive`, `building`, `degraded` or `inaccessible`.
+    pub state: String,
+    /// The target path, for pools that have one.
+    pub path: Option<String>,
+    /// Total size in bytes (0 when inactive).
+    pub capacity_bytes: u64,
+    /// Bytes in use.
+    pub allocation_bytes: u64,
+    /// Bytes free.
+    pub available_bytes: u64,
+}
+
+/// What `vmd host check` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostInfo {
+    /// The URI of the connection, as libvirt canonicalised it.
+    pub uri: String,
+    /// The host's name.
+    pub hostname: String,
+    /// The libvirt daemon's version, `major.minor.release`.
+    pub libvirt_version: String,
+    /// The hypervisor's (QEMU's) version, `major.minor.release`.
+    pub qemu_version: String,
+    /// Domain types the host offers for its native architecture: `kvm`, `qemu`.
+    pub virt_types: Vec<String>,
+    /// The type vmd deploys with unless told otherwise: `kvm` where offered.
+    pub default_virt_type: Option<String>,
+    /// The host's storage pools.
+    pub pools: Vec<PoolInfo>,
+}
+
+/// The virt type vmd picks when the user does not: kvm where the host offers it.
+pub fn default_virt_type(offered: &[String]) -> Option<String> {
+    ["kvm", "qemu"]
+        .iter()
+        .find(|t| offered.iter().any(|o| o == *t))
+        .map(|t| (*t).to_string())
+}
+
+/// libvirt encodes versions as `major * 1_000_000 + minor * 1000 + release`.
+pub fn version_string(v: u32) -> String {
+    format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
+}
+
+/// A storage volume as the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeInfo {
+    /// The volume's name in its pool.
+    pub name: String,
+    /// Its path on the host.
+    pub path: String,
+    /// Virtual size in bytes.
+    pub capacity_bytes: u64,
+    /// Bytes allocated on the host.
+    pub allocation_bytes: u64,
+}
+
+/// The operations vmd needs from a host. Each method names the libvirt call it makes in the
+/// implementation's documentation.
+pub trait Host {
+    /// Versions, offered domain types and storage pools.
+    fn info(&self) -> Result<HostInfo, HostError>;
+
+    /// Makes sure a `dir` pool `name` at `path` exists, is built, started and autostarted.
+    fn ensure_dir_pool(&self, name: &PoolName, path: &Path) -> Result<PoolInfo, HostError>;
+
+    /// A pool's current state and free space, after a refresh.
+    fn pool(&self, name: &PoolName) -> Result<PoolInfo, HostError>;
+
+    /// Creates an empty volume of `capacity` bytes in `format` (`qcow2` or `raw`).
+    fn create_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        format: &'static str,
+    ) -> Result<VolumeInfo, HostError>;
+
+    /// A volume's path and sizes.
+    fn volume(&self, pool: &PoolName, name: &VolumeName) -> Result<VolumeInfo, HostError>;
+
+    /// Deletes a volume; a volume that is gone already is not an error.
+    fn delete_volume(&self, pool: &PoolName, name: &VolumeName) -> Result<(), HostError>;
+
+    /// Every volume in a pool.
+    fn list_volumes(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_string_libvirt_encoding_splits_fields() {
+        assert_eq!(version_string(9_000_000), "9.0.0");
+        assert_eq!(version_string(7_002_022), "7.2.22");
+    }
+
+    #[test]
+    fn default_virt_type_kvm_offered_prefers_kvm() {
+        let offered = vec!["qemu".to_string(), "kvm".to_string()];
+        assert_eq!(default_virt_type(&offered).as_deref(), Some("kvm"));
+    }
+
+    #[test]
+    fn default_virt_type_only_tcg_falls_back_to_qemu() {
+        let offered = vec!["qemu".to_string()];
+        assert_eq!(default_virt_type(&offered).as_deref(), Some("qemu"));
+        assert_eq!(default_virt_type(&[]), None);
+    }
+}

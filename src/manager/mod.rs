@@ -1,0 +1,120 @@
+//! The northbound API: [`StorageManager`] and the life-cycle operations, each with its
+//! rollback. Async at the edge; libvirt's blocking calls run on tokio's blocking pool.
+
+use std::path::PathBuf;
+
+use crate::host::libvirt::LibvirtHost;
+use crate::host::{Host, HostError, HostErrorKind, HostInfo, DEFAULT_URI};
+
+/// How a caller should treat a failure; the CLI maps each kind to its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A package or request was rejected as invalid or unsafe (exit 3).
+    Rejected,
+    /// The object named does not exist (exit 4).
+    NotFound,
+    /// A name is taken or an object is busy (exit 5).
+    Conflict,
+    /// Anything else (exit 1).
+    Other,
+}
+
+/// An error of the northbound API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The host side failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A background task could not complete.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// What the failure means to a caller.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Host(e) => match e.kind() {
+                HostErrorKind::NotFound => ErrorKind::NotFound,
+                HostErrorKind::AlreadyExists | HostErrorKind::InvalidState => ErrorKind::Conflict,
+                HostErrorKind::Unreachable | HostErrorKind::Other => ErrorKind::Other,
+            },
+            Error::Task(_) => ErrorKind::Other,
+        }
+    }
+}
+
+/// Where vmd finds its host and keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The libvirt URI (`qemu:///system` by default).
+    pub uri: String,
+    /// The state directory holding the catalog and the default pool.
+    pub state_dir: PathBuf,
+}
+
+impl Config {
+    /// The state directory a user expects: `/var/lib/vmd` for root, else
+    /// `$XDG_DATA_HOME/vmd` (or `~/.local/share/vmd`).
+    pub fn default_state_dir() -> PathBuf {
+        let is_root = std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+            || std::env::var("HOME").map(|h| h == "/root").unwrap_or(false);
+        if is_root {
+            return PathBuf::from("/var/lib/vmd");
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("vmd");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        home.join(".local/share/vmd")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            uri: DEFAULT_URI.to_string(),
+            state_dir: Self::default_state_dir(),
+        }
+    }
+}
+
+/// The northbound API: every vmd operation on containers (VMDs) and their host.
+#[derive(Debug, Clone)]
+pub struct StorageManager {
+    config: Config,
+}
+
+impl StorageManager {
+    /// A manager for the host and state directory in `config`. Connects lazily.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs blocking host work on tokio's blocking pool with a fresh connection.
+    async fn with_host<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&LibvirtHost) -> Result<T, Error> + Send + 'static,
+    {
+        let uri = self.config.uri.clone();
+        tokio::task::spawn_blocking(move || {
+            let host = LibvirtHost::connect(&uri)?;
+            f(&host)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// Views of the host: libvirt and QEMU versions, domain types offered, storage pools.
+    pub async fn host_info(&self) -> Result<HostInfo, Error> {
+        self.with_host(|h| Ok(h.info()?)).await
+    }
+}

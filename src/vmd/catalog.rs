@@ -1,0 +1,275 @@
+//! The catalog: one JSON document per VMD under `<state>/catalog/`. Every write is atomic
+//! (temporary file in the same directory, fsync, rename, fsync of the directory), so a crash
+//! leaves the old record or the new one, never a torn one. A catalog-wide lock file makes
+//! "is this name free? then insert" one step across processes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::model::Vmd;
+use super::names::VmdId;
+
+/// A catalog failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// No VMD has that name or id.
+    #[error("no VMD named {0}")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("a VMD named {0} exists already")]
+    NameTaken(String),
+    /// Reading or writing a file failed.
+    #[error("catalog {action} {path}: {source}")]
+    Io {
+        /// What vmd was doing.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A record could not be parsed.
+    #[error("catalog record {path} is damaged: {source}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CatalogError {
+    let path = path.to_path_buf();
+    move |source| CatalogError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The on-disk catalog of VMDs.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    dir: PathBuf,
+}
+
+/// An exclusive lock on the whole catalog, released when dropped.
+#[derive(Debug)]
+pub struct CatalogLock {
+    _file: File,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog under `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Self, CatalogError> {
+        let dir = state_dir.join("catalog");
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        Ok(Self { dir })
+    }
+
+    fn record_path(&self, id: &VmdId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Takes the catalog-wide lock (`flock`), waiting for other processes.
+    pub fn lock(&self) -> Result<CatalogLock, CatalogError> {
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        file.lock().map_err(io_err("lock", &path))?;
+        Ok(CatalogLock { _file: file })
+    }
+
+    /// Every VMD, sorted by name.
+    pub fn list(&self) -> Result<Vec<Vmd>, CatalogError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))? {
+            let entry = entry.map_err(io_err("read", &self.dir))?;
+            let path = entry.path();
+            let is_record = path.extension().is_some_and(|e| e == "json")
+                && !entry.file_name().to_string_lossy().starts_with('.');
+            if is_record {
+                out.push(read_record(&path)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The VMD with this name, or with this id.
+    pub fn get(&self, name_or_id: &str) -> Result<Vmd, CatalogError> {
+        if let Ok(id) = name_or_id.parse::<VmdId>() {
+            let path = self.record_path(&id);
+            if path.exists() {
+                return read_record(&path);
+            }
+        }
+        self.list()?
+            .into_iter()
+            .find(|v| v.name.as_str() == name_or_id)
+            .ok_or_else(|| CatalogError::NotFound(name_or_id.to_string()))
+    }
+
+    /// Adds a new VMD; its name must be free. Hold [`Catalog::lock`] across the check that
+    /// led here and this call.
+    pub fn insert(&self, vmd: &Vmd, _lock: &CatalogLock) -> Result<(), CatalogError> {
+        if self.list()?.iter().any(|v| v.name == vmd.name) {
+            return Err(CatalogError::NameTaken(vmd.name.to_string()));
+        }
+        self.write(vmd)
+    }
+
+    /// True when a VMD of this name exists.
+    pub fn name_taken(&self, name: &str) -> Result<bool, CatalogError> {
+        Ok(self.list()?.iter().any(|v| v.name.as_str() == name))
+    }
+
+    /// Replaces the record of an existing VMD.
+    pub fn write(&self, vmd: &Vmd) -> Result<(), CatalogError> {
+        let bytes = serde_json::to_vec_pretty(vmd).map_err(|source| CatalogError::Damaged {
+            path: self.record_path(&vmd.id),
+            source,
+        })?;
+        write_atomic(&self.record_path(&vmd.id), &bytes)
+    }
+
+    /// Removes a VMD's record (a no-op when it is gone already).
+    pub fn remove(&self, id: &VmdId) -> Result<(), CatalogError> {
+        let path = self.record_path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
+    }
+}
+
+fn read_record(path: &Path) -> Result<Vmd, CatalogError> {
+    let bytes = fs::read(path).map_err(io_err("read", path))?;
+    serde_json::from_slice(&bytes).map_err(|source| CatalogError::Damaged {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CatalogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync", dir))
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one:
+/// a temporary file in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("sync", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vmd::{Firmware, Hardware, Kind, State, VmdName};
+
+    fn sample(name: &str) -> Vmd {
+        Vmd {
+            version: crate::vmd::CATALOG_VERSION,
+            id: VmdId::new(),
+            name: name.parse::<VmdName>().unwrap(),
+            kind: Kind::Master,
+            state: State::Ready,
+            created: crate::vmd::now_rfc3339(),
+            parent: None,
+            source: None,
+            hardware: Hardware {
+                vcpus: 1,
+                memory_mib: 256,
+                firmware: Firmware::Bios,
+                os_type: None,
+            },
+            networks: vec![],
+            properties: vec![],
+            disks: vec![],
+            descriptor: None,
+        }
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vmd-catalog-{}", VmdId::new().simple()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn catalog_insert_then_get_by_name_and_id_round_trips() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let vmd = sample("tiny");
+        cat.insert(&vmd, &cat.lock().unwrap()).unwrap();
+        assert_eq!(cat.get("tiny").unwrap(), vmd);
+        assert_eq!(cat.get(&vmd.id.to_string()).unwrap(), vmd);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn catalog_insert_taken_name_is_refused() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        cat.insert(&sample("tiny"), &cat.lock().unwrap()).unwrap();
+        let err = cat
+            .insert(&sample("tiny"), &cat.lock().unwrap())
+            .unwrap_err();
+        assert!(matches!(err, CatalogError::NameTaken(_)), "{err}");
+        assert_eq!(cat.list().unwrap().len(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn catalog_remove_leaves_no_record_and_is_idempotent() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let vmd = sample("gone");
+        cat.insert(&vmd, &cat.lock().unwrap()).unwrap();
+        cat.remove(&vmd.id).unwrap();
+        cat.remove(&vmd.id).unwrap();
+        assert!(matches!(cat.get("gone"), Err(CatalogError::NotFound(_))));
+        let leftovers: Vec<_> = fs::read_dir(dir.join("catalog"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != ".lock")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn catalog_damaged_record_is_reported_with_its_path() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        fs::write(dir.join("catalog/x.json"), b"{not json").unwrap();
+        let err = cat.list().unwrap_err();
+        assert!(err.to_string().contains("x.json"), "{err}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

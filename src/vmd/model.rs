@@ -1,0 +1,216 @@
+//! The VMD record as the catalog stores it. Records carry a `version`; fields are added,
+//! never repurposed.
+
+use serde::{Deserialize, Serialize};
+
+use super::names::{PoolName, VmdId, VmdName, VolumeName};
+
+/// The catalog record version this build writes.
+pub const CATALOG_VERSION: u32 = 1;
+
+/// Master or instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Read-only; never runs; the source of clones.
+    Master,
+    /// Cloned from a master; deployable.
+    Instance,
+}
+
+/// Where a VMD is in its life cycle. Every operation checks it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// A master whose volumes are complete.
+    Ready,
+    /// An instance with its volumes, not yet deployed.
+    Cloned,
+    /// A domain is defined.
+    Deployed,
+    /// The domain runs.
+    Running,
+    /// The domain is paused.
+    Paused,
+    /// The domain is gone; devices and snapshots are kept.
+    Undeployed,
+}
+
+/// What a device is for; placement is decided per role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The OS image disk.
+    Os,
+    /// A data disk.
+    Data,
+    /// A swap disk.
+    Swap,
+}
+
+/// The format of a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskFormat {
+    /// qcow2 (the default: linked clones are qcow2 overlays).
+    Qcow2,
+    /// raw.
+    Raw,
+}
+
+impl DiskFormat {
+    /// The name libvirt and qemu-img use, also the volume file extension.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        }
+    }
+}
+
+impl std::str::FromStr for DiskFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "qcow2" => Ok(DiskFormat::Qcow2),
+            "raw" => Ok(DiskFormat::Raw),
+            other => Err(format!(
+                "unknown disk format {other:?} (expected qcow2 or raw)"
+            )),
+        }
+    }
+}
+
+/// Boot firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Firmware {
+    /// Legacy BIOS.
+    Bios,
+    /// UEFI.
+    Efi,
+}
+
+/// The virtual hardware of a VMD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Boot firmware.
+    pub firmware: Firmware,
+    /// The guest OS as the package describes it (CIM id and description), if known.
+    pub os_type: Option<String>,
+}
+
+/// A network the VM connects to, by its name in the package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// The package's network name (mapped to a libvirt network at deploy).
+    pub name: String,
+    /// The NIC model the package asked for, if any.
+    pub model: Option<String>,
+}
+
+/// A ProductSection property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Property {
+    /// The key, with class and instance prefixes as the OVF spec composes them.
+    pub key: String,
+    /// The property type (`string`, `boolean`, ...).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The value, if any.
+    pub value: Option<String>,
+    /// Whether the user may set it.
+    pub user_configurable: bool,
+    /// Label for people.
+    pub label: Option<String>,
+    /// Description for people.
+    pub description: Option<String>,
+}
+
+/// One virtual storage device of a VMD and the volume that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disk {
+    /// The device id within the VMD (the package's disk id for imported disks).
+    pub id: String,
+    /// What the device is for.
+    pub role: Role,
+    /// The bus the package put it on (`scsi`, `ide`, `sata`, ...); vmd deploys on virtio-scsi.
+    pub bus: String,
+    /// The unit (LUN) on that bus: the package's AddressOnParent.
+    pub unit: u32,
+    /// Virtual size in bytes.
+    pub capacity_bytes: u64,
+    /// Volume format.
+    pub format: DiskFormat,
+    /// The pool holding the volume.
+    pub pool: PoolName,
+    /// The volume's name in that pool.
+    pub volume: VolumeName,
+    /// The volume's path on the host, as libvirt reports it.
+    pub path: String,
+    /// The master volume's path this disk is an overlay of, or none.
+    pub backing: Option<String>,
+}
+
+/// Where a master came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The package path given to `import`.
+    pub package: String,
+    /// SHA-256 of the descriptor bytes.
+    pub digest: String,
+    /// `0.9`, `1.x` or `2.0`.
+    pub ovf_version: String,
+    /// The VirtualSystem imported.
+    pub system: String,
+    /// The deployment option chosen, if the package has any.
+    pub deployment: Option<String>,
+    /// Product information from the ProductSection.
+    pub product: Option<serde_json::Value>,
+    /// The manifest's algorithm, when a manifest was present and verified.
+    pub manifest: Option<String>,
+    /// The certificate report, when the package was signed.
+    pub certificate: Option<serde_json::Value>,
+    /// Whether a EULA was shown and accepted.
+    pub eula_accepted: bool,
+}
+
+/// One VMD: a VM's complete state as vmd manages it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vmd {
+    /// Catalog record version.
+    pub version: u32,
+    /// Unique id.
+    pub id: VmdId,
+    /// Unique name.
+    pub name: VmdName,
+    /// Master or instance.
+    pub kind: Kind,
+    /// Life-cycle state.
+    pub state: State,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// The master an instance was cloned from.
+    pub parent: Option<VmdId>,
+    /// Where a master came from.
+    pub source: Option<Source>,
+    /// Virtual hardware.
+    pub hardware: Hardware,
+    /// Networks by package name.
+    pub networks: Vec<Network>,
+    /// ProductSection properties.
+    pub properties: Vec<Property>,
+    /// Devices, OS disk first.
+    pub disks: Vec<Disk>,
+    /// The original OVF descriptor, kept for export.
+    pub descriptor: Option<String>,
+}
+
+/// The current time as RFC 3339 UTC, to the second.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,209 @@
+//! Validated identifiers. Every name that reaches libvirt is one of these, and volume names
+//! come from vmd's own scheme, never from an OVF.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A name or id that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: {rule}")]
+pub struct NameError {
+    what: &'static str,
+    value: String,
+    rule: &'static str,
+}
+
+fn plain_name(what: &'static str, s: &str, max: usize) -> Result<(), NameError> {
+    let rule = "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+    let err = || NameError {
+        what,
+        value: s.chars().take(80).collect(),
+        rule,
+    };
+    let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if s.is_empty() || s.len() > max || !first_ok || !rest_ok {
+        return Err(err());
+    }
+    Ok(())
+}
+
+/// A VMD's unique id (a UUID), fixed for its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VmdId(uuid::Uuid);
+
+impl VmdId {
+    /// A new random id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    /// The 32 hex digits without dashes, used inside volume names.
+    pub fn simple(&self) -> String {
+        self.0.simple().to_string()
+    }
+
+    /// The UUID.
+    pub fn uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl Default for VmdId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for VmdId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for VmdId {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(Self).map_err(|_| NameError {
+            what: "VMD id",
+            value: s.chars().take(80).collect(),
+            rule: "expected a UUID",
+        })
+    }
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The name as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                plain_name($what, s, $max)?;
+                Ok(Self(s.to_string()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A VMD's name, chosen by the user (or taken from the package when it is valid).
+    VmdName,
+    "VMD name",
+    64
+);
+name_type!(
+    /// A libvirt storage pool name.
+    PoolName,
+    "pool name",
+    64
+);
+name_type!(
+    /// A libvirt storage volume name, always of vmd's own scheme (see [`VolumeName::for_disk`]).
+    VolumeName,
+    "volume name",
+    128
+);
+
+impl VolumeName {
+    /// The volume of disk `index` of VMD `id`: `vmd-<id>-d<index>.<ext>`. The prefix and id
+    /// let vmd (and `doctor`) tell its volumes from others without trusting any package.
+    pub fn for_disk(id: &VmdId, index: usize, ext: &str) -> Self {
+        Self(format!("vmd-{}-d{index}.{ext}", id.simple()))
+    }
+
+    /// The VMD id embedded in a volume name of vmd's scheme.
+    pub fn owner(&self) -> Option<VmdId> {
+        let rest = self.0.strip_prefix("vmd-")?;
+        let hex = rest.get(..32)?;
+        uuid::Uuid::parse_str(hex).ok().map(VmdId)
+    }
+}
+
+impl PoolName {
+    /// vmd's default pool, a `dir` pool under the state directory.
+    pub fn default_pool() -> Self {
+        Self("vmd".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vmd_name_plain_is_accepted() {
+        assert_eq!(
+            "tiny-1.0_a".parse::<VmdName>().unwrap().as_str(),
+            "tiny-1.0_a"
+        );
+    }
+
+    #[test]
+    fn vmd_name_hostile_strings_are_rejected() {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "-x",
+            ".x",
+            "a b",
+            "x'",
+            "<x>",
+            "é",
+            &"a".repeat(65),
+        ] {
+            let err = bad.parse::<VmdName>().unwrap_err();
+            assert!(err.to_string().starts_with("invalid VMD name"), "{err}");
+        }
+    }
+
+    #[test]
+    fn volume_name_for_disk_round_trips_owner() {
+        let id = VmdId::new();
+        let vol = VolumeName::for_disk(&id, 2, "qcow2");
+        assert!(vol.as_str().ends_with("-d2.qcow2"));
+        assert_eq!(vol.owner(), Some(id));
+        assert_eq!("other.qcow2".parse::<VolumeName>().unwrap().owner(), None);
+    }
+
+    #[test]
+    fn vmd_name_deserialize_validates() {
+        let err = serde_json::from_str::<VmdName>("\"../etc\"").unwrap_err();
+        assert!(err.to_string().contains("invalid VMD name"), "{err}");
+    }
+}
