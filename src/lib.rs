@@ -11,4 +11,4 @@ mod manager;
 pub mod ovf;
 pub mod vmd;
 
-pub use manager::{Config, Error, ErrorKind, StorageManager};
+pub use manager::{Config, Error, ErrorKind, NoProgress, Progress, StorageManager, VmdSummary};

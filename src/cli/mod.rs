@@ -3,6 +3,7 @@
 
 mod host;
 mod output;
+mod vmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,12 +37,26 @@ enum Command {
     /// The virtualization host: versions, domain types, storage pools.
     #[command(subcommand)]
     Host(host::HostCommand),
+    /// List every VMD.
+    List,
+    /// Show one VMD.
+    Show {
+        /// Name or id.
+        name: String,
+    },
+    /// Delete a VMD and its volumes.
+    Delete {
+        /// Name or id.
+        name: String,
+    },
 }
 
-/// Exit statuses, part of vmd's contract with scripts. Usage errors exit with 2, clap's own.
+/// Exit statuses, part of vmd's contract with scripts.
 pub mod exit {
     /// Anything not listed below.
     pub const FAILURE: u8 = 1;
+    /// Command-line usage (clap's own errors exit with 2 too).
+    pub const USAGE: u8 = 2;
     /// A package or request rejected as invalid or unsafe.
     pub const REJECTED: u8 = 3;
     /// The object named does not exist.
@@ -57,6 +72,7 @@ fn exit_status(err: &anyhow::Error) -> u8 {
         .find_map(|e| e.downcast_ref::<vmd::Error>())
         .map(vmd::Error::kind);
     match kind {
+        Some(ErrorKind::Usage) => exit::USAGE,
         Some(ErrorKind::Rejected) => exit::REJECTED,
         Some(ErrorKind::NotFound) => exit::NOT_FOUND,
         Some(ErrorKind::Conflict) => exit::CONFLICT,
@@ -103,6 +119,9 @@ impl Cli {
         let out = output::Output::new(self.json);
         match &self.command {
             Command::Host(cmd) => host::run(cmd, &manager, &out).await,
+            Command::List => vmds::list(&manager, &out).await,
+            Command::Show { name } => vmds::show(&manager, &out, name).await,
+            Command::Delete { name } => vmds::delete(&manager, &out, name).await,
         }
     }
 }

@@ -4,45 +4,16 @@
 use std::path::PathBuf;
 
 use crate::host::libvirt::LibvirtHost;
-use crate::host::{Host, HostError, HostErrorKind, HostInfo, DEFAULT_URI};
+use crate::host::{Host, HostInfo, DEFAULT_URI};
 
-/// How a caller should treat a failure; the CLI maps each kind to its exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// A package or request was rejected as invalid or unsafe (exit 3).
-    Rejected,
-    /// The object named does not exist (exit 4).
-    NotFound,
-    /// A name is taken or an object is busy (exit 5).
-    Conflict,
-    /// Anything else (exit 1).
-    Other,
-}
+mod delete;
+mod error;
+mod progress;
+mod views;
 
-/// An error of the northbound API.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The host side failed.
-    #[error(transparent)]
-    Host(#[from] HostError),
-    /// A background task could not complete.
-    #[error("internal task failed: {0}")]
-    Task(String),
-}
-
-impl Error {
-    /// What the failure means to a caller.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::Host(e) => match e.kind() {
-                HostErrorKind::NotFound => ErrorKind::NotFound,
-                HostErrorKind::AlreadyExists | HostErrorKind::InvalidState => ErrorKind::Conflict,
-                HostErrorKind::Unreachable | HostErrorKind::Other => ErrorKind::Other,
-            },
-            Error::Task(_) => ErrorKind::Other,
-        }
-    }
-}
+pub use error::{Error, ErrorKind};
+pub use progress::{NoProgress, Progress};
+pub use views::VmdSummary;
 
 /// Where vmd finds its host and keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,2 +1,10 @@
 //! OVF packages: the descriptor model, package readers (directory, OVA), manifests and
 //! certificates. Plain code: no libvirt, no tokio, no printing.
+
+pub mod cert;
+pub mod fileref;
+pub mod manifest;
+pub mod package;
+pub mod tar;
+pub mod transfer;
+pub mod units;

@@ -1,0 +1,69 @@
+//! The northbound API's error type and what each failure means to a caller.
+
+use crate::host::{HostError, HostErrorKind};
+use crate::vmd::catalog::CatalogError;
+
+/// How a caller should treat a failure; the CLI maps each kind to its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is wrong (exit 2, as a usage error).
+    Usage,
+    /// A package or request was rejected as invalid or unsafe (exit 3).
+    Rejected,
+    /// The object named does not exist (exit 4).
+    NotFound,
+    /// A name is taken or an object is busy (exit 5).
+    Conflict,
+    /// Anything else (exit 1).
+    Other,
+}
+
+/// An error of the northbound API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The host side failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The request itself is wrong (an unknown system id, a bad combination of options).
+    #[error("{0}")]
+    Request(String),
+    /// The object is in use or not in a state that allows the operation.
+    #[error("{0}")]
+    Busy(String),
+    /// A file of vmd's own could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What vmd was doing.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A background task could not complete.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// What the failure means to a caller.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Host(e) => match e.kind() {
+                HostErrorKind::NotFound => ErrorKind::NotFound,
+                HostErrorKind::AlreadyExists | HostErrorKind::InvalidState => ErrorKind::Conflict,
+                HostErrorKind::Unreachable | HostErrorKind::Other => ErrorKind::Other,
+            },
+            Error::Catalog(CatalogError::NotFound(_)) => ErrorKind::NotFound,
+            Error::Catalog(CatalogError::NameTaken(_)) => ErrorKind::Conflict,
+            Error::Catalog(_) => ErrorKind::Other,
+            Error::Request(_) => ErrorKind::Usage,
+            Error::Busy(_) => ErrorKind::Conflict,
+            Error::Io { .. } | Error::Task(_) => ErrorKind::Other,
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The bytes of one referenced file as vmd transfers them: located in the package (whole or in
+//! chunks), read in place, hashed as they are read and checked against the manifest when the
+//! last byte of each stored file has gone by, then decompressed with a cap. Everything is a
+//! forward-only stream: nothing is extracted and nothing is read twice.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::fileref::{self, ChunkError, ChunkedReader};
+use super::manifest::{Hasher, Manifest, ManifestError};
+use super::package::{FileReader, Package, PackageError};
+
+/// A referenced file as the descriptor declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared<'a> {
+    /// The plain file name (`ovf:href`).
+    pub href: &'a str,
+    /// `ovf:size`, if declared.
+    pub size: Option<u64>,
+    /// `ovf:compression="gzip"`.
+    pub gzip: bool,
+    /// `ovf:chunkSize`, if declared.
+    pub chunk_size: Option<u64>,
+}
+
+/// Where a referenced file's bytes are: one stored file, or its chunks in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The href.
+    pub href: String,
+    /// The stored files and their sizes, in order.
+    pub parts: Vec<(String, u64)>,
+    /// Whether the bytes are gzip-compressed.
+    pub gzip: bool,
+}
+
+impl Stored {
+    /// Total stored bytes: what a progress bar counts.
+    pub fn total(&self) -> u64 {
+        self.parts.iter().map(|(_, s)| s).sum()
+    }
+
+    /// True when the file is stored in chunks.
+    pub fn chunked(&self) -> bool {
+        self.parts.len() > 1 || self.parts.first().is_some_and(|(n, _)| *n != self.href)
+    }
+}
+
+/// Why a referenced file cannot be transferred.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The package does not hold it.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// Its chunks are not a complete set.
+    #[error(transparent)]
+    Chunks(#[from] ChunkError),
+    /// The manifest does not cover it.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Its size is not the declared one.
+    #[error("{href} is {actual} bytes but its ovf:size declares {declared}")]
+    Size {
+        /// The file.
+        href: String,
+        /// Size found.
+        actual: u64,
+        /// Size declared.
+        declared: u64,
+    },
+}
+
+/// Finds the stored bytes of `file` in `pkg` and checks them against the declaration.
+pub fn locate(pkg: &Package, file: &Declared<'_>) -> Result<Stored, TransferError> {
+    let parts = match file.chunk_size {
+        Some(chunk) => {
+            let total = file.size.ok_or_else(|| ChunkError::ZeroTotal {
+                href: file.href.to_string(),
+            })?;
+            let plan = fileref::plan_chunks(file.href, chunk, total, |n| pkg.size(n))?;
+            fileref::check_no_stray_chunks(file.href, plan.len(), pkg.names())?;
+            plan
+        }
+        None => {
+            let actual = pkg.size(file.href).ok_or_else(|| PackageError::Missing {
+                name: file.href.to_string(),
+            })?;
+            if let Some(declared) = file.size.filter(|d| *d != actual) {
+                return Err(TransferError::Size {
+                    href: file.href.to_string(),
+                    actual,
+                    declared,
+                });
+            }
+            vec![(file.href.to_string(), actual)]
+        }
+    };
+    Ok(Stored {
+        href: file.href.to_string(),
+        parts,
+        gzip: file.gzip,
+    })
+}
+
+/// Checks that a manifest lists every stored file of `stored` (each chunk has its own entry).
+pub fn check_listed(manifest: &Manifest, stored: &Stored) -> Result<(), ManifestError> {
+    for (name, _) in &stored.parts {
+        if manifest.expected(name).is_none() {
+            return Err(ManifestError::NotListed { file: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Shared between a transfer and whoever watches it.
+#[derive(Debug, Default)]
+pub struct Meter {
+    /// Stored bytes read so far.
+    pub bytes: AtomicU64,
+    /// Set to stop the transfer at its next read.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// One stored file, hashed as read and verified against the manifest at its end.
+struct Verified {
+    inner: Box<dyn FileReader>,
+    name: String,
+    hasher: Option<Hasher>,
+    manifest: Option<Arc<Manifest>>,
+    meter: Arc<Meter>,
+}
+
+impl Read for Verified {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.meter.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "import interrupted",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.meter.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if n > 0 {
+            if let Some(h) = self.hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+            return Ok(n);
+        }
+        if let (Some(h), Some(m)) = (self.hasher.take(), self.manifest.as_ref()) {
+            m.verify(&self.name, &h.finish())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        Ok(0)
+    }
+}
+
+/// A forward-only stream of the (decompressed) bytes of `stored`. Each stored file's digest is
+/// checked when its last byte has been read: read the stream to its end (drain it after a
+/// decoder stops) before trusting what was written. A mismatch surfaces as an `io::Error` of
+/// kind `InvalidData` wrapping a [`ManifestError`]; a decompression beyond `cap` bytes as one
+/// wrapping a [`fileref::FileRefError`].
+pub fn open<'p>(
+    pkg: &'p Package,
+    stored: &Stored,
+    manifest: Option<Arc<Manifest>>,
+    cap: u64,
+    meter: Arc<Meter>,
+) -> Result<Box<dyn Read + Send + 'p>, TransferError> {
+    let verified = {
+        let manifest = manifest.clone();
+        let meter = Arc::clone(&meter);
+        move |name: &str| -> io::Result<Verified> {
+            let inner = pkg
+                .open_file(name)
+                .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
+            let hasher = manifest
+                .as_ref()
+                .and_then(|m| m.expected(name))
+                .map(|(alg, _)| Hasher::new(alg));
+            Ok(Verified {
+                inner,
+                name: name.to_string(),
+                hasher,
+                manifest: manifest.clone(),
+                meter: Arc::clone(&meter),
+            })
+        }
+    };
+    let raw: Box<dyn Read + Send + 'p> = if stored.chunked() {
+        Box::new(ChunkedReader::new(
+            &stored.href,
+            stored.parts.clone(),
+            verified,
+        ))
+    } else {
+        // Open eagerly so that a missing file is reported here, not mid-stream.
+        let whole = verified(&stored.href).map_err(|_| PackageError::Missing {
+            name: stored.href.clone(),
+        })?;
+        Box::new(whole)
+    };
+    Ok(if stored.gzip {
+        Box::new(fileref::gzip_reader(raw, cap, &stored.href))
+    } else {
+        raw
+    })
+}
+
+/// Finds the vmd error inside an `io::Error` from a transfer stream, if there is one, so a
+/// digest mismatch or an exceeded cap is reported as itself.
+pub fn cause(err: &io::Error) -> Option<String> {
+    let inner = err.get_ref()?;
+    if let Some(e) = inner.downcast_ref::<ManifestError>() {
+        return Some(e.to_string());
+    }
+    if let Some(e) = inner.downcast_ref::<fileref::FileRefError>() {
+        return Some(e.to_string());
+    }
+    inner.downcast_ref::<ChunkError>().map(|e| e.to_string())
+}
