@@ -11,4 +11,7 @@ mod manager;
 pub mod ovf;
 pub mod vmd;
 
-pub use manager::{Config, Error, ErrorKind, NoProgress, Progress, StorageManager, VmdSummary};
+pub use manager::{
+    Config, Error, ErrorKind, ImportOutcome, ImportPlan, ImportRequest, NoProgress, PlannedDisk,
+    PlannedSource, Progress, StorageManager, VerifyReport, VmdSummary,
+};

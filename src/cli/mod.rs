@@ -2,7 +2,9 @@
 //! statuses. The only module that prints; it calls [`vmd::StorageManager`] and nothing below.
 
 mod host;
+mod import;
 mod output;
+mod progress;
 mod vmds;
 
 use std::path::PathBuf;
@@ -37,6 +39,10 @@ enum Command {
     /// The virtualization host: versions, domain types, storage pools.
     #[command(subcommand)]
     Host(host::HostCommand),
+    /// Import an OVF/OVA package as a read-only master VMD.
+    Import(import::ImportArgs),
+    /// Check a package as import would, reading every disk, and write nothing.
+    Verify(import::PackageArgs),
     /// List every VMD.
     List,
     /// Show one VMD.
@@ -119,6 +125,8 @@ impl Cli {
         let out = output::Output::new(self.json);
         match &self.command {
             Command::Host(cmd) => host::run(cmd, &manager, &out).await,
+            Command::Import(args) => import::import(args, &manager, &out).await,
+            Command::Verify(args) => import::verify(args, &manager, &out).await,
             Command::List => vmds::list(&manager, &out).await,
             Command::Show { name } => vmds::show(&manager, &out, name).await,
             Command::Delete { name } => vmds::delete(&manager, &out, name).await,

@@ -4,7 +4,9 @@ mod error;
 mod format;
 pub mod inspect;
 pub mod qemu_img;
+pub mod sink;
 pub mod slice;
+pub mod stream;
 #[cfg(test)]
 mod test_support;
 

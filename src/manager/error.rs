@@ -1,6 +1,8 @@
 //! The northbound API's error type and what each failure means to a caller.
 
 use crate::host::{HostError, HostErrorKind};
+use crate::image::ImageError;
+use crate::ovf::package::PackageError;
 use crate::vmd::catalog::CatalogError;
 
 /// How a caller should treat a failure; the CLI maps each kind to its exit status.
@@ -24,6 +26,21 @@ pub enum Error {
     /// The host side failed.
     #[error(transparent)]
     Host(#[from] HostError),
+    /// A package (or its content) was rejected as invalid or unsafe.
+    #[error("{0}")]
+    Rejected(String),
+    /// The package could not be read.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// A disk image was refused or qemu-img failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The pool cannot hold what the operation would write.
+    #[error("{0}")]
+    NoSpace(String),
+    /// The operation was interrupted and undone.
+    #[error("interrupted; everything this operation created was removed")]
+    Interrupted,
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -62,6 +79,15 @@ impl Error {
             Error::Catalog(CatalogError::NameTaken(_)) => ErrorKind::Conflict,
             Error::Catalog(_) => ErrorKind::Other,
             Error::Request(_) => ErrorKind::Usage,
+            Error::Rejected(_) => ErrorKind::Rejected,
+            Error::Package(PackageError::Open { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorKind::NotFound
+            }
+            Error::Package(_) => ErrorKind::Rejected,
+            Error::Image(e) if e.is_rejection() => ErrorKind::Rejected,
+            Error::Image(_) | Error::NoSpace(_) | Error::Interrupted => ErrorKind::Other,
             Error::Busy(_) => ErrorKind::Conflict,
             Error::Io { .. } | Error::Task(_) => ErrorKind::Other,
         }

@@ -8,10 +8,14 @@ use crate::host::{Host, HostInfo, DEFAULT_URI};
 
 mod delete;
 mod error;
+mod import;
 mod progress;
 mod views;
 
 pub use error::{Error, ErrorKind};
+pub use import::{
+    ImportOutcome, ImportPlan, ImportRequest, PlannedDisk, PlannedSource, VerifyReport,
+};
 pub use progress::{NoProgress, Progress};
 pub use views::VmdSummary;
 
@@ -52,6 +56,22 @@ impl Default for Config {
     }
 }
 
+/// Runs blocking work (file and image I/O, libvirt calls) on tokio's blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+}
+
+/// The qemu-img runner, from `VMD_QEMU_IMG` or the `PATH`.
+fn qemu_img() -> Result<crate::image::qemu_img::QemuImg, Error> {
+    Ok(crate::image::qemu_img::QemuImg::from_env()?)
+}
+
 /// The northbound API: every vmd operation on containers (VMDs) and their host.
 #[derive(Debug, Clone)]
 pub struct StorageManager {
@@ -76,12 +96,11 @@ impl StorageManager {
         F: FnOnce(&LibvirtHost) -> Result<T, Error> + Send + 'static,
     {
         let uri = self.config.uri.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let host = LibvirtHost::connect(&uri)?;
             f(&host)
         })
         .await
-        .map_err(|e| Error::Task(e.to_string()))?
     }
 
     /// Views of the host: libvirt and QEMU versions, domain types offered, storage pools.

@@ -61,7 +61,7 @@ pub const MAX_CERT_FILE: usize = 1024 * 1024;
 pub const MAX_CERTIFICATES: usize = 16;
 
 /// The kind of the signer's public key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum KeyKind {
     /// RSA with a modulus of this many bits.
     Rsa {
@@ -85,7 +85,7 @@ impl fmt::Display for KeyKind {
 }
 
 /// Something that keeps a verified signature from being trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Weakness {
     /// The manifest was signed over SHA1, for which collisions can be computed.
     Sha1Digest,
@@ -106,7 +106,7 @@ impl fmt::Display for Weakness {
 }
 
 /// What a verified `.cert` says about its signer. Produced only when the signature verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CertReport {
     /// Signer's subject, RFC 4514, with control and bidi characters escaped.
     pub subject: String,

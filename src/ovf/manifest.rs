@@ -30,7 +30,8 @@ pub const MAX_MANIFEST_SIZE: usize = 1024 * 1024;
 const EXCERPT_LEN: usize = 60;
 
 /// A digest algorithm a manifest may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum DigestAlgorithm {
     Sha1,
     Sha256,

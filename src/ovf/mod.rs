@@ -2,9 +2,11 @@
 //! certificates. Plain code: no libvirt, no tokio, no printing.
 
 pub mod cert;
+pub mod descriptor;
 pub mod fileref;
 pub mod manifest;
 pub mod package;
 pub mod tar;
 pub mod transfer;
 pub mod units;
+pub mod xml;

@@ -2,6 +2,7 @@
 //! throwaway guests on the real libvirtd (`qemu:///system`, TCG).
 #![allow(dead_code)]
 
+pub mod env;
 pub mod guest;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,529 @@
+//! Executing an import plan: volumes created through libvirt, each disk streamed from the
+//! package into its volume, the result re-inspected, the catalog record written last. An
+//! [`Undo`] list removes every volume and staging file unless the import commits.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::plan::{stream_error, Context, PlannedDisk};
+use super::ImportRequest;
+use crate::host::Host;
+use crate::image::inspect;
+use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
+use crate::image::sink::{DiskSink, Qcow2Sink, RawSink};
+use crate::image::stream::{copy_raw, decode_vmdk, DecodeError, StreamLimits};
+use crate::image::ImageFormat;
+use crate::manager::{Config, Error, Progress};
+use crate::ovf::transfer::{self, Meter, Stored};
+use crate::vmd::catalog::Catalog;
+use crate::vmd::{
+    now_rfc3339, Disk, DiskFormat, Firmware, Hardware, Kind, Network, PoolName, Property, Source,
+    State, Vmd, VolumeName, CATALOG_VERSION,
+};
+
+/// Undoes a failed import: deletes the volumes and staging files it created.
+struct Undo<'h> {
+    host: &'h dyn Host,
+    volumes: Vec<(PoolName, VolumeName)>,
+    files: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl<'h> Undo<'h> {
+    fn new(host: &'h dyn Host) -> Self {
+        Self {
+            host,
+            volumes: Vec::new(),
+            files: Vec::new(),
+            committed: false,
+        }
+    }
+
+    fn commit(mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        for f in self.files.drain(..) {
+            let _ = std::fs::remove_file(f);
+        }
+        if self.committed {
+            return;
+        }
+        // Newest first, as each step undoes the ones after it.
+        for (pool, vol) in self.volumes.drain(..).rev() {
+            let _ = self.host.delete_volume(&pool, &vol);
+        }
+    }
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The error of a decoder, named for the package file it read.
+fn decode_error(href: &str, e: DecodeError) -> Error {
+    match e {
+        DecodeError::Read { source, .. } if source.kind() == io::ErrorKind::Interrupted => {
+            Error::Interrupted
+        }
+        DecodeError::Read { source, .. } => {
+            Error::Rejected(format!("{href}: {}", stream_error(&source)))
+        }
+        DecodeError::Write { source, .. } => Error::Io {
+            action: "write volume for",
+            path: PathBuf::from(href),
+            source,
+        },
+        other => Error::Rejected(format!("{href}: {other}")),
+    }
+}
+
+/// Calls `progress.set` from the meter every 100 ms while `work` runs.
+fn metered<T>(
+    id: &str,
+    label: &str,
+    total: u64,
+    meter: &Arc<Meter>,
+    progress: &dyn Progress,
+    work: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let done = AtomicBool::new(false);
+    progress.start(id, label, total);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                progress.set(id, meter.bytes.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = work();
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    progress.set(id, meter.bytes.load(Ordering::Relaxed));
+    progress.finish(id);
+    result
+}
+
+/// The cap on a compressed disk's decompressed bytes: its capacity plus what stream
+/// formats add (markers, tables), generously.
+fn gzip_cap(capacity: u64) -> u64 {
+    capacity
+        .saturating_add(capacity / 8)
+        .saturating_add(64 << 20)
+}
+
+/// Streams one disk's content into `sink`, reading every stored byte (so that every digest is
+/// checked) and failing on anything the decoders refuse.
+fn decode_into(
+    ctx: &Context,
+    stored: &Stored,
+    format: ImageFormat,
+    capacity: u64,
+    meter: Arc<Meter>,
+    sink: &mut dyn DiskSink,
+) -> Result<(), Error> {
+    let href = stored.href.as_str();
+    let stream = transfer::open(
+        &ctx.package,
+        stored,
+        ctx.manifest.clone(),
+        gzip_cap(capacity),
+        meter,
+    )
+    .map_err(|e| Error::Rejected(e.to_string()))?;
+    let mut ignore = |_: u64| {};
+    match format {
+        ImageFormat::Vmdk => {
+            let size = decode_vmdk(stream, sink, &StreamLimits::new(capacity), &mut ignore)
+                .map_err(|e| decode_error(href, e))?;
+            if size > capacity {
+                return Err(Error::Rejected(format!(
+                    "{href} has a virtual size of {size} bytes, more than its declared \
+                     capacity of {capacity}"
+                )));
+            }
+        }
+        ImageFormat::Raw => {
+            // A raw image is exactly its bytes; compressed, it must fill the capacity.
+            let len = if stored.gzip {
+                capacity
+            } else {
+                stored.total()
+            };
+            copy_raw(stream, len, sink, &mut ignore).map_err(|e| decode_error(href, e))?;
+        }
+        ImageFormat::Qcow2 => {
+            return Err(Error::Rejected(format!(
+                "{href}: qcow2 is not a stream format"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn open_volume(path: &Path) -> Result<File, Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io_error("open volume", path))?;
+    file.set_len(0).map_err(io_error("truncate volume", path))?;
+    Ok(file)
+}
+
+/// Fills the volume at `path` with the disk's content.
+#[allow(clippy::too_many_arguments)]
+fn write_disk(
+    ctx: &Context,
+    qemu_img: &QemuImg,
+    stored: &Stored,
+    format: ImageFormat,
+    disk: &PlannedDisk,
+    path: &Path,
+    meter: Arc<Meter>,
+    undo: &mut Undo<'_>,
+) -> Result<(), Error> {
+    let capacity = disk.capacity_bytes;
+    if format == ImageFormat::Qcow2 {
+        // qcow2 cannot be decoded front to back: the verified bytes are staged beside the
+        // volume, inspected, and converted by qemu-img from there.
+        let stage = path.with_extension("vmd-stage");
+        undo.files.push(stage.clone());
+        let mut staged = RawSink::new(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&stage)
+                .map_err(io_error("create", &stage))?,
+            stored.total(),
+        );
+        decode_into(
+            ctx,
+            stored,
+            ImageFormat::Raw,
+            stored.total().max(capacity),
+            meter,
+            &mut staged,
+        )?;
+        staged.finish().map_err(io_error("write", &stage))?;
+        let info = inspect::inspect_path(&stage)
+            .map_err(|e| Error::Rejected(format!("{}: {e}", stored.href)))?;
+        inspect::check_declared(&info, ImageFormat::Qcow2)
+            .map_err(|e| Error::Rejected(format!("{}: {e}", stored.href)))?;
+        if info.virtual_size > capacity {
+            return Err(Error::Rejected(format!(
+                "{} has a virtual size of {} bytes, more than its declared capacity of \
+                 {capacity}",
+                stored.href, info.virtual_size
+            )));
+        }
+        let target = image_format(disk.format);
+        let opts = ConvertOptions {
+            limits: Limits::convert_for(capacity),
+            target_exists: true,
+        };
+        qemu_img
+            .convert(stage.as_path(), ImageFormat::Qcow2, path, target, &opts)
+            .map_err(Error::from)?;
+        if target == ImageFormat::Raw {
+            // qemu-img writes the image's virtual size; the volume has the declared one.
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_error("open", path))?;
+            f.set_len(capacity).map_err(io_error("resize", path))?;
+        }
+        return Ok(());
+    }
+    let file = open_volume(path)?;
+    let mut sink: Box<dyn DiskSink> = match disk.format {
+        DiskFormat::Qcow2 => {
+            Box::new(Qcow2Sink::new(file, capacity).map_err(io_error("write volume", path))?)
+        }
+        DiskFormat::Raw => Box::new(RawSink::new(file, capacity)),
+    };
+    decode_into(ctx, stored, format, capacity, meter, sink.as_mut())?;
+    sink.finish().map_err(io_error("write volume", path))
+}
+
+fn image_format(f: DiskFormat) -> ImageFormat {
+    match f {
+        DiskFormat::Qcow2 => ImageFormat::Qcow2,
+        DiskFormat::Raw => ImageFormat::Raw,
+    }
+}
+
+/// Re-inspects a written volume, with vmd's inspector and then `qemu-img info`: the format
+/// must be the target, the size the declared capacity, and no backing or data file.
+fn verify_volume(qemu_img: &QemuImg, path: &Path, disk: &PlannedDisk) -> Result<(), Error> {
+    let target = image_format(disk.format);
+    let bad = |what: String| Error::Rejected(format!("volume {} {what}", disk.volume));
+    let info = inspect::inspect_path(path).map_err(|e| bad(format!("failed inspection: {e}")))?;
+    if target == ImageFormat::Qcow2 {
+        inspect::check_declared(&info, target).map_err(|e| bad(e.to_string()))?;
+    }
+    if target == ImageFormat::Qcow2 && info.virtual_size != disk.capacity_bytes {
+        return Err(bad(format!(
+            "has a virtual size of {} bytes, not {}",
+            info.virtual_size, disk.capacity_bytes
+        )));
+    }
+    let q = qemu_img.info(path, target).map_err(Error::from)?;
+    if q.virtual_size != disk.capacity_bytes {
+        return Err(bad(format!(
+            "has a virtual size of {} bytes per qemu-img, not {}",
+            q.virtual_size, disk.capacity_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the plan: see the module documentation.
+pub(super) fn execute(
+    host: &dyn Host,
+    config: &Config,
+    qemu_img: &QemuImg,
+    req: &ImportRequest,
+    ctx: Context,
+    progress: &dyn Progress,
+) -> Result<Vmd, Error> {
+    let pool = ctx.plan.pool.clone();
+    if req.pool.is_none() {
+        let dir = config.state_dir.join("pools").join(pool.as_str());
+        create_reachable_dir(&dir)?;
+        host.ensure_dir_pool(&pool, &dir)?;
+    }
+    let mut undo = Undo::new(host);
+    let mut disks = Vec::with_capacity(ctx.plan.disks.len());
+    for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
+        if req.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let vol = host.create_volume(
+            &pool,
+            &planned.volume,
+            planned.capacity_bytes,
+            planned.format.as_str(),
+        )?;
+        undo.volumes.push((pool.clone(), planned.volume.clone()));
+        let path = PathBuf::from(&vol.path);
+        if let Some((stored, format)) = source {
+            let meter = Arc::new(Meter {
+                cancel: Arc::clone(&req.cancel),
+                ..Meter::default()
+            });
+            let label = format!("{} {}", ctx.plan.name, planned.id);
+            metered(
+                &planned.volume.to_string(),
+                &label,
+                stored.total(),
+                &meter,
+                progress,
+                || {
+                    write_disk(
+                        &ctx,
+                        qemu_img,
+                        stored,
+                        *format,
+                        planned,
+                        &path,
+                        Arc::clone(&meter),
+                        &mut undo,
+                    )
+                },
+            )?;
+        }
+        verify_volume(qemu_img, &path, planned)?;
+        // Masters are read-only: clones only ever read them as backing files.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+            .map_err(io_error("make read-only", &path))?;
+        disks.push(Disk {
+            id: planned.id.clone(),
+            role: planned.role,
+            bus: planned.bus.clone(),
+            unit: planned.unit,
+            capacity_bytes: planned.capacity_bytes,
+            format: planned.format,
+            pool: pool.clone(),
+            volume: planned.volume.clone(),
+            path: vol.path.clone(),
+            backing: None,
+        });
+    }
+    host.pool(&pool)?;
+    let vmd = record(&ctx, req, disks);
+    let catalog = Catalog::open(&config.state_dir)?;
+    let lock = catalog.lock()?;
+    catalog.insert(&vmd, &lock)?;
+    undo.commit();
+    Ok(vmd)
+}
+
+/// Reads every disk stream in full through its decoder, writing nothing: `verify`.
+pub(super) fn verify_streams(
+    ctx: &Context,
+    req: &ImportRequest,
+    progress: &dyn Progress,
+) -> Result<usize, Error> {
+    let mut count = 0;
+    for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
+        let Some((stored, format)) = source else {
+            continue;
+        };
+        let meter = Arc::new(Meter {
+            cancel: Arc::clone(&req.cancel),
+            ..Meter::default()
+        });
+        let format = if *format == ImageFormat::Qcow2 {
+            ImageFormat::Raw
+        } else {
+            *format
+        };
+        let capacity = planned.capacity_bytes.max(stored.total());
+        metered(
+            &planned.id,
+            &planned.id,
+            stored.total(),
+            &meter,
+            progress,
+            || {
+                let mut sink = NullSink { size: capacity };
+                decode_into(ctx, stored, format, capacity, Arc::clone(&meter), &mut sink)
+            },
+        )?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// A sink that checks bounds and keeps nothing.
+struct NullSink {
+    size: u64,
+}
+
+impl DiskSink for NullSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|e| e > self.size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "write beyond the disk",
+            ));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Creates `dir` and makes every component up to it traversable by QEMU, which runs as its
+/// own user and must reach the volumes.
+fn create_reachable_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+    let mut p = Some(dir);
+    while let Some(d) = p {
+        let meta = std::fs::metadata(d).map_err(io_error("inspect", d))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o111 != 0o111 && d.starts_with("/") && d != Path::new("/") {
+            let mut perm = meta.permissions();
+            perm.set_mode(mode | 0o111);
+            std::fs::set_permissions(d, perm).map_err(io_error("open up", d))?;
+        }
+        p = d.parent().filter(|q| !q.as_os_str().is_empty());
+    }
+    Ok(())
+}
+
+/// The catalog record of the new master.
+fn record(ctx: &Context, req: &ImportRequest, disks: Vec<Disk>) -> Vmd {
+    let a = &ctx.appliance;
+    let hw = &a.system.hardware;
+    let os_type = a.system.os.as_ref().and_then(|o| {
+        o.description
+            .clone()
+            .or_else(|| o.vmw_os_type.clone())
+            .or_else(|| o.id.map(|id| format!("cim:{id}")))
+    });
+    Vmd {
+        version: CATALOG_VERSION,
+        id: ctx.plan.id,
+        name: ctx.plan.name.clone(),
+        kind: Kind::Master,
+        state: State::Ready,
+        created: now_rfc3339(),
+        parent: None,
+        source: Some(Source {
+            package: ctx.plan.package.clone(),
+            digest: ctx.descriptor_digest.clone(),
+            ovf_version: ctx.plan.ovf_version.clone(),
+            system: a.system.id.clone(),
+            deployment: a.deployment.clone(),
+            product: a
+                .system
+                .product
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok()),
+            manifest: ctx.plan.manifest.clone(),
+            certificate: ctx
+                .plan
+                .certificate
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok()),
+            eula_accepted: req.accept_eula && ctx.plan.eula,
+        }),
+        hardware: Hardware {
+            vcpus: hw.vcpus,
+            memory_mib: hw.memory_mib,
+            firmware: match hw.firmware {
+                crate::ovf::descriptor::Firmware::Bios => Firmware::Bios,
+                crate::ovf::descriptor::Firmware::Efi { .. } => Firmware::Efi,
+            },
+            os_type,
+        },
+        networks: a
+            .networks
+            .iter()
+            .map(|n| Network {
+                name: n.name.clone(),
+                model: hw
+                    .nics
+                    .iter()
+                    .find(|nic| nic.network.as_deref() == Some(n.name.as_str()))
+                    .and_then(|nic| nic.model.clone()),
+            })
+            .collect(),
+        properties: a
+            .system
+            .properties
+            .iter()
+            .map(|p| Property {
+                key: p.key.clone(),
+                kind: Some(p.kind.clone()),
+                value: if p.password { None } else { p.value.clone() },
+                user_configurable: p.user_configurable,
+                label: p.label.clone(),
+                description: p.description.clone(),
+            })
+            .collect(),
+        disks,
+        descriptor: Some(String::from_utf8_lossy(&ctx.package.descriptor).into_owned()),
+    }
+}
