@@ -12,6 +12,8 @@ pub mod ovf;
 pub mod vmd;
 
 pub use manager::{
-    Config, Error, ErrorKind, ImportOutcome, ImportPlan, ImportRequest, NoProgress, PlannedDisk,
-    PlannedSource, Progress, StorageManager, VerifyReport, VmdSummary,
+    AddDeviceRequest, AttachedDevice, CloneRequest, Config, CreateRequest, DeployRequest, Error,
+    ErrorKind, ImportOutcome, ImportPlan, ImportRequest, NoProgress, Placement, PlannedDisk,
+    PlannedSource, Progress, SnapshotInfo, Status, StopOptions, StorageManager, UndeployRequest,
+    VerifyReport, VmdSummary,
 };

@@ -98,15 +98,20 @@ pub async fn import(
     req.accept_eula = args.accept_eula;
     req.dry_run = args.dry_run;
     let outcome = manager.import(req, progress(out)).await?;
+    if let ImportOutcome::Imported { warnings, .. } = &outcome {
+        for w in warnings {
+            eprintln!("vmd: warning: {w}");
+        }
+    }
     if out.is_json() {
         return match &outcome {
             ImportOutcome::Planned(plan) => out.json(plan),
-            ImportOutcome::Imported(vmd) => out.json(vmd),
+            ImportOutcome::Imported { vmd, .. } => out.json(vmd),
         };
     }
     match outcome {
         ImportOutcome::Planned(plan) => out.text(&render_plan(&plan, "would import")),
-        ImportOutcome::Imported(vmd) => {
+        ImportOutcome::Imported { vmd, .. } => {
             let mut s = format!("imported master {} ({})\n", vmd.name, vmd.id);
             for d in &vmd.disks {
                 s.push_str(&format!(

@@ -1,8 +1,10 @@
 //! The command line: parsing (clap), rendering (tables or one JSON document) and exit
 //! statuses. The only module that prints; it calls [`vmd::StorageManager`] and nothing below.
 
+mod device;
 mod host;
 mod import;
+mod lifecycle;
 mod output;
 mod progress;
 mod vmds;
@@ -43,6 +45,75 @@ enum Command {
     Import(import::ImportArgs),
     /// Check a package as import would, reading every disk, and write nothing.
     Verify(import::PackageArgs),
+    /// Clone a master into an instance (linked, or --full).
+    Clone(lifecycle::CloneArgs),
+    /// Create a blank instance with new devices.
+    Create(device::CreateArgs),
+    /// Make sure a VMD's volumes exist in the host's pools.
+    Attach {
+        /// Name or id.
+        name: String,
+    },
+    /// Add or remove one device.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
+    /// Define an instance's domain on the host (and --start it).
+    Deploy(lifecycle::DeployArgs),
+    /// Start a deployed instance.
+    Start {
+        /// The instance.
+        name: String,
+    },
+    /// Shut an instance down through ACPI (--force powers it off).
+    Stop {
+        /// The instance.
+        name: String,
+        #[command(flatten)]
+        stop: lifecycle::StopArgs,
+    },
+    /// An instance's live state.
+    Status {
+        /// Name or id.
+        name: String,
+    },
+    /// Snapshot every disk of an instance at one instant (--memory: its memory too).
+    Snapshot {
+        /// The instance.
+        name: String,
+        /// The snapshot's name [default: snapN].
+        snapshot: Option<String>,
+        /// Capture the running guest's memory too.
+        #[arg(long)]
+        memory: bool,
+    },
+    /// List an instance's snapshots (--delete one first).
+    Snapshots {
+        /// The instance.
+        name: String,
+        /// Delete this snapshot (the current state is untouched).
+        #[arg(long, value_name = "SNAP")]
+        delete: Option<String>,
+    },
+    /// Revert an instance to a snapshot, running or not.
+    Revert {
+        /// The instance.
+        name: String,
+        /// The snapshot.
+        snapshot: String,
+    },
+    /// Shut down and undefine an instance's domain, keeping its disks and snapshots.
+    Undeploy(lifecycle::UndeployArgs),
+    /// Deploy an undeployed instance again.
+    Redeploy {
+        /// The instance.
+        name: String,
+        /// Revert to this snapshot first.
+        #[arg(long, value_name = "SNAP")]
+        snapshot: Option<String>,
+        /// Start it.
+        #[arg(long)]
+        start: bool,
+    },
     /// List every VMD.
     List,
     /// Show one VMD.
@@ -50,10 +121,13 @@ enum Command {
         /// Name or id.
         name: String,
     },
-    /// Delete a VMD and its volumes.
+    /// Delete a VMD and its volumes (a master only once it has no clones).
     Delete {
         /// Name or id.
         name: String,
+        /// Power off a running instance first.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -69,6 +143,24 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 4;
     /// The name is taken or the object is busy.
     pub const CONFLICT: u8 = 5;
+}
+
+/// An error and its causes as one line: `outer: cause: root`, leaving out a cause whose
+/// text the line already carries (some messages quote their cause).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// The exit status for an error: the kind of the first vmd error in its chain.
@@ -114,7 +206,7 @@ impl Cli {
         match runtime.block_on(self.dispatch()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("vmd: {err:#}");
+                eprintln!("vmd: {}", one_line(&err));
                 ExitCode::from(exit_status(&err))
             }
         }
@@ -129,7 +221,32 @@ impl Cli {
             Command::Verify(args) => import::verify(args, &manager, &out).await,
             Command::List => vmds::list(&manager, &out).await,
             Command::Show { name } => vmds::show(&manager, &out, name).await,
-            Command::Delete { name } => vmds::delete(&manager, &out, name).await,
+            Command::Delete { name, force } => vmds::delete(&manager, &out, name, *force).await,
+            Command::Clone(args) => lifecycle::clone(args, &manager, &out).await,
+            Command::Create(args) => device::create(args, &manager, &out).await,
+            Command::Attach { name } => device::attach(name, &manager, &out).await,
+            Command::Device(cmd) => device::device(cmd, &manager, &out).await,
+            Command::Deploy(args) => lifecycle::deploy(args, &manager, &out).await,
+            Command::Start { name } => lifecycle::start(name, &manager, &out).await,
+            Command::Stop { name, stop } => lifecycle::stop(name, stop, &manager, &out).await,
+            Command::Status { name } => lifecycle::status(name, &manager, &out).await,
+            Command::Snapshot {
+                name,
+                snapshot,
+                memory,
+            } => lifecycle::snapshot(name, snapshot.clone(), *memory, &manager, &out).await,
+            Command::Snapshots { name, delete } => {
+                lifecycle::snapshots(name, delete.as_deref(), &manager, &out).await
+            }
+            Command::Revert { name, snapshot } => {
+                lifecycle::revert(name, snapshot, &manager, &out).await
+            }
+            Command::Undeploy(args) => lifecycle::undeploy(args, &manager, &out).await,
+            Command::Redeploy {
+                name,
+                snapshot,
+                start,
+            } => lifecycle::redeploy(name, snapshot.clone(), *start, &manager, &out).await,
         }
     }
 }

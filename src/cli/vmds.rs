@@ -35,8 +35,13 @@ pub async fn show(manager: &StorageManager, out: &Output, name: &str) -> anyhow:
 }
 
 /// `vmd delete NAME`.
-pub async fn delete(manager: &StorageManager, out: &Output, name: &str) -> anyhow::Result<()> {
-    manager.delete(name).await?;
+pub async fn delete(
+    manager: &StorageManager,
+    out: &Output,
+    name: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    manager.delete(name, force).await?;
     if out.is_json() {
         return out.json(&serde_json::json!({ "deleted": name }));
     }
@@ -64,7 +69,22 @@ fn render(v: &Vmd) -> String {
             src.package, src.ovf_version, src.system
         ));
         if let Some(cert) = &src.certificate {
-            s.push_str(&format!("signed:    {cert}\n"));
+            let word = |k: &str| cert[k].as_bool().unwrap_or(false);
+            s.push_str(&format!(
+                "signed:    by {} ({}{}{})\n",
+                cert["subject"].as_str().unwrap_or("?"),
+                if word("trusted") {
+                    "trusted"
+                } else {
+                    "not trusted"
+                },
+                if word("self_signed") {
+                    ", self-signed"
+                } else {
+                    ""
+                },
+                if word("expired") { ", expired" } else { "" },
+            ));
         }
     }
     let h = &v.hardware;

@@ -6,14 +6,15 @@ use std::sync::Once;
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
+use uuid::Uuid;
 use virt::connect::Connect;
 use virt::error::{Error as VirtError, ErrorNumber};
 use virt::storage_pool::StoragePool;
 use virt::sys;
 
 use super::{
-    capabilities::guest_domain_types, default_virt_type, version_string, Host, HostError,
-    HostErrorKind, HostInfo, PoolInfo, VolumeInfo,
+    capabilities::guest_domain_types, default_virt_type, version_string, DomainState, Host,
+    HostError, HostErrorKind, HostInfo, PoolInfo, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -49,12 +50,42 @@ fn classify(err: &VirtError) -> HostErrorKind {
             | ErrorNumber::NoDomainSnapshot
             | ErrorNumber::NoDomainMetadata => HostErrorKind::NotFound,
             ErrorNumber::OperationInvalid => HostErrorKind::InvalidState,
-            ErrorNumber::DomExist => HostErrorKind::AlreadyExists,
+            // `virStorageVolCreateXMLFrom` reports a taken name as an internal error, which
+            // cannot be told apart; `virStorageVolCreateXML` uses `STORAGE_VOL_EXIST`.
+            ErrorNumber::DomExist | ErrorNumber::StorageVolExist => HostErrorKind::AlreadyExists,
             ErrorNumber::NoConnect | ErrorNumber::InvalidConn => HostErrorKind::Unreachable,
             _ => HostErrorKind::Other,
         },
         Enum::Unknown(_) => HostErrorKind::Other,
     }
+}
+
+/// Whether libvirt refused a call for one of its flags: `virCheckFlags` in a driver or
+/// storage backend that does not take the flag fails with `VIR_ERR_INVALID_ARG`
+/// ("unsupported flags"); some refuse with `NO_SUPPORT` or `*_UNSUPPORTED`. Used only to drop
+/// an optional flag and try again, so a real invalid argument recurs and is reported then.
+pub(super) fn flag_refused(err: &VirtError) -> bool {
+    use virt::enumutil::Enum;
+    matches!(
+        err.code(),
+        Enum::Known(
+            ErrorNumber::InvalidArg
+                | ErrorNumber::NoSupport
+                | ErrorNumber::ArgumentUnsupported
+                | ErrorNumber::OperationUnsupported
+        )
+    )
+}
+
+/// Whether a `virStorageVolCreateXMLFrom` with `VIR_STORAGE_VOL_CREATE_REFLINK` failed
+/// because no extent sharing is possible, so that a plain copy is worth trying: backends that
+/// do not take the flag (every `qemu-img convert` path, i.e. anything but raw to raw, and
+/// pools such as `rbd`) refuse it as a flag; a filesystem without reflink (ext4, or two
+/// filesystems) fails `FICLONE` with `VIR_ERR_SYSTEM_ERROR`. A real failure hidden among
+/// those recurs on the plain copy and is reported from there.
+pub(super) fn reflink_refused(err: &VirtError) -> bool {
+    use virt::enumutil::Enum;
+    flag_refused(err) || matches!(err.code(), Enum::Known(ErrorNumber::SystemError))
 }
 
 /// libvirt messages may span lines; vmd's errors are one line.
@@ -237,6 +268,92 @@ impl Host for LibvirtHost {
 
     fn list_volumes(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError> {
         self.list_volumes_impl(pool)
+    }
+
+    fn create_overlay(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        backing: &str,
+        backing_format: &'static str,
+    ) -> Result<VolumeInfo, HostError> {
+        self.create_overlay_impl(pool, name, capacity, backing, backing_format)
+    }
+
+    fn copy_volume(
+        &self,
+        source_pool: &PoolName,
+        source: &VolumeName,
+        pool: &PoolName,
+        name: &VolumeName,
+        format: &'static str,
+    ) -> Result<VolumeInfo, HostError> {
+        self.copy_volume_impl(source_pool, source, pool, name, format)
+    }
+
+    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
+        self.define_domain_impl(xml)
+    }
+
+    fn domain_state(&self, uuid: &Uuid) -> Result<Option<DomainState>, HostError> {
+        self.domain_state_impl(uuid)
+    }
+
+    fn domain_xml(&self, uuid: &Uuid) -> Result<String, HostError> {
+        self.domain_xml_impl(uuid)
+    }
+
+    fn start_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.start_domain_impl(uuid)
+    }
+
+    fn shutdown_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.shutdown_domain_impl(uuid)
+    }
+
+    fn destroy_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.destroy_domain_impl(uuid)
+    }
+
+    fn undefine_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.undefine_domain_impl(uuid)
+    }
+
+    fn suspend_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.suspend_domain_impl(uuid)
+    }
+
+    fn resume_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.resume_domain_impl(uuid)
+    }
+
+    fn snapshot_create(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
+        self.snapshot_create_impl(uuid, xml)
+    }
+
+    fn snapshot_revert(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
+        self.snapshot_revert_impl(uuid, full_xml)
+    }
+
+    fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
+        self.snapshot_delete_impl(uuid, full_xml)
+    }
+
+    fn attach_device(&self, uuid: &Uuid, xml: &str, live: bool) -> Result<(), HostError> {
+        self.change_device_impl(uuid, xml, live, false)
+    }
+
+    fn detach_device(&self, uuid: &Uuid, xml: &str, live: bool) -> Result<(), HostError> {
+        self.change_device_impl(uuid, xml, live, true)
+    }
+
+    fn vmd_domains(&self) -> Result<Vec<VmdDomain>, HostError> {
+        self.vmd_domains_impl()
+    }
+
+    fn networks(&self) -> Result<Vec<String>, HostError> {
+        self.networks_impl()
     }
 }
 

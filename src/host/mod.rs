@@ -5,8 +5,12 @@
 //! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
 
 mod capabilities;
+mod domain;
 pub mod libvirt;
+mod snapshot;
 mod storage;
+#[cfg(test)]
+mod test_support;
 mod xml;
 
 use std::path::Path;
@@ -173,7 +177,120 @@ pub trait Host {
 
     /// Every volume in a pool.
     fn list_volumes(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError>;
+
+    /// Creates a qcow2 overlay volume whose backing store is `backing` (an absolute path of
+    /// format `backing_format`), declared explicitly (`virStorageVolCreateXML` with
+    /// `<backingStore>`).
+    fn create_overlay(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        backing: &str,
+        backing_format: &'static str,
+    ) -> Result<VolumeInfo, HostError>;
+
+    /// Creates volume `name` in `pool` as a full copy of `source` in `source_pool`, in
+    /// `format`, sharing extents where the filesystem can (`virStorageVolCreateXMLFrom`,
+    /// trying `VIR_STORAGE_VOL_CREATE_REFLINK` first).
+    fn copy_volume(
+        &self,
+        source_pool: &PoolName,
+        source: &VolumeName,
+        pool: &PoolName,
+        name: &VolumeName,
+        format: &'static str,
+    ) -> Result<VolumeInfo, HostError>;
+
+    /// Defines (or redefines, keeping its snapshots) a persistent domain from `xml`
+    /// (`virDomainDefineXML`).
+    fn define_domain(&self, xml: &str) -> Result<(), HostError>;
+
+    /// The state of the domain with this UUID, or `None` when no such domain is defined.
+    fn domain_state(&self, uuid: &uuid::Uuid) -> Result<Option<DomainState>, HostError>;
+
+    /// The domain's current XML (`virDomainGetXMLDesc`).
+    fn domain_xml(&self, uuid: &uuid::Uuid) -> Result<String, HostError>;
+
+    /// Starts a defined domain (`virDomainCreate`); starting a running one is not an error.
+    fn start_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Asks the guest to shut down through ACPI (`virDomainShutdownFlags` with
+    /// `VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN`); a domain already off is not an error.
+    fn shutdown_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Powers the domain off at once (`virDomainDestroy`); off already is not an error.
+    fn destroy_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Undefines the domain with its snapshot metadata, managed save and NVRAM
+    /// (`virDomainUndefineFlags`); a domain that is gone is not an error.
+    fn undefine_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Pauses the domain's vCPUs (`virDomainSuspend`).
+    fn suspend_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Resumes a paused domain (`virDomainResume`).
+    fn resume_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Takes an internal snapshot described by `xml` of the running domain
+    /// (`virDomainSnapshotCreateXML`), returns libvirt's full description of it
+    /// (`virDomainSnapshotGetXMLDesc`), and drops libvirt's metadata for it
+    /// (`virDomainSnapshotDelete` with `METADATA_ONLY`): vmd's catalog keeps the snapshot.
+    fn snapshot_create(&self, uuid: &uuid::Uuid, xml: &str) -> Result<String, HostError>;
+
+    /// Reverts the domain to a snapshot that vmd recorded (`full_xml` as `snapshot_create`
+    /// returned it): its metadata is redefined (`VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`), the
+    /// domain reverted (`virDomainRevertToSnapshot`), then the metadata dropped again.
+    fn snapshot_revert(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
+
+    /// Deletes a snapshot that vmd recorded, data included, from a running domain: the
+    /// metadata is redefined, then `virDomainSnapshotDelete` removes the snapshot.
+    fn snapshot_delete(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
+
+    /// Attaches a device (`virDomainAttachDeviceFlags`, to the persistent config and, with
+    /// `live`, to the running guest).
+    fn attach_device(&self, uuid: &uuid::Uuid, xml: &str, live: bool) -> Result<(), HostError>;
+
+    /// Detaches a device (`virDomainDetachDeviceFlags`, config and, with `live`, guest).
+    fn detach_device(&self, uuid: &uuid::Uuid, xml: &str, live: bool) -> Result<(), HostError>;
+
+    /// The domains that carry vmd's metadata element, with the VMD id it names
+    /// (`virConnectListAllDomains`, `virDomainGetMetadata`).
+    fn vmd_domains(&self) -> Result<Vec<VmdDomain>, HostError>;
+
+    /// The names of the host's active libvirt networks (`virConnectListAllNetworks`).
+    fn networks(&self) -> Result<Vec<String>, HostError>;
 }
+
+/// A domain's run state as vmd tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainState {
+    /// Running (or blocked, or being shut down).
+    Running,
+    /// Paused (by vmd, by the user, or by libvirt for a save).
+    Paused,
+    /// Defined and off (or crashed).
+    Shutoff,
+}
+
+/// A domain tagged by vmd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VmdDomain {
+    /// The domain's UUID.
+    pub uuid: uuid::Uuid,
+    /// The domain's name.
+    pub name: String,
+    /// The VMD id its metadata names.
+    pub vmd_id: String,
+    /// Its state.
+    pub state: DomainState,
+}
+
+/// The namespace of vmd's `<metadata>` element in domain XML.
+pub const METADATA_NS: &str = "https://vmd.dev/xmlns/domain/1";
+/// The prefix vmd writes for [`METADATA_NS`].
+pub const METADATA_PREFIX: &str = "vmd";
 
 #[cfg(test)]
 mod tests {

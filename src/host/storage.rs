@@ -4,8 +4,9 @@ use std::path::Path;
 
 use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
+use virt::sys;
 
-use super::libvirt::{call_error, LibvirtHost};
+use super::libvirt::{call_error, reflink_refused, LibvirtHost};
 use super::{xml, HostError, HostErrorKind, PoolInfo, VolumeInfo};
 use crate::vmd::{PoolName, VolumeName};
 
@@ -77,6 +78,64 @@ impl LibvirtHost {
         let doc = xml::volume(name.as_str(), capacity, format);
         let vol = StorageVol::create_xml(&p, &doc, 0)
             .map_err(|e| call_error("virStorageVolCreateXML", name.as_str(), e))?;
+        volume_info(&vol, name.as_str())
+    }
+
+    /// `virStorageVolCreateXML` with a `<backingStore>` that names the backing format.
+    pub(super) fn create_overlay_impl(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        backing: &str,
+        backing_format: &'static str,
+    ) -> Result<VolumeInfo, HostError> {
+        let p = self.lookup_pool(pool)?;
+        let doc = xml::overlay_volume(name.as_str(), capacity, backing, backing_format);
+        let vol = StorageVol::create_xml(&p, &doc, 0)
+            .map_err(|e| call_error("virStorageVolCreateXML", name.as_str(), e))?;
+        volume_info(&vol, name.as_str())
+    }
+
+    /// `virStorageVolCreateXMLFrom`, with `VIR_STORAGE_VOL_CREATE_REFLINK` first and without
+    /// it when libvirt or the filesystem refuses. The copy has the source's capacity (a
+    /// larger one in the XML would grow it).
+    ///
+    /// The copy is standalone: for a format conversion or any qcow2 side libvirt runs
+    /// `qemu-img convert` without `-B`, which reads through the source's backing chain, so a
+    /// qcow2 overlay comes out flattened with no backing file. It does not carry the
+    /// source's internal snapshots, and libvirt 9.0 writes qcow2 compat 0.10. A raw copy is
+    /// fully allocated: libvirt raises the allocation to the source's capacity.
+    pub(super) fn copy_volume_impl(
+        &self,
+        source_pool: &PoolName,
+        source: &VolumeName,
+        pool: &PoolName,
+        name: &VolumeName,
+        format: &'static str,
+    ) -> Result<VolumeInfo, HostError> {
+        let src = self.lookup_volume(source_pool, source)?;
+        let capacity = volume_info(&src, source.as_str())?.capacity_bytes;
+        let p = self.lookup_pool(pool)?;
+        // libvirt reports a taken name here as an internal error, unlike
+        // `virStorageVolCreateXML`; look first so that callers can tell.
+        if p.lookup_storage_vol_by_name(name.as_str()).is_ok() {
+            return Err(HostError::Call {
+                call: "virStorageVolCreateXMLFrom",
+                object: name.as_str().to_string(),
+                message: format!("volume exists already in pool {pool}"),
+                kind: HostErrorKind::AlreadyExists,
+            });
+        }
+        let doc = xml::volume(name.as_str(), capacity, format);
+        let reflinked =
+            StorageVol::create_xml_from(&p, &doc, &src, sys::VIR_STORAGE_VOL_CREATE_REFLINK);
+        let vol = match reflinked {
+            Ok(vol) => vol,
+            Err(e) if reflink_refused(&e) => StorageVol::create_xml_from(&p, &doc, &src, 0)
+                .map_err(|e| call_error("virStorageVolCreateXMLFrom", name.as_str(), e))?,
+            Err(e) => return Err(call_error("virStorageVolCreateXMLFrom", name.as_str(), e)),
+        };
         volume_info(&vol, name.as_str())
     }
 
@@ -186,5 +245,71 @@ mod tests {
         let err = test_host().pool(&"nope".parse().unwrap()).unwrap_err();
         assert_eq!(err.kind(), HostErrorKind::NotFound, "{err}");
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn copy_volume_on_test_driver_copies_capacity() {
+        let host = test_host();
+        let pool: PoolName = "default-pool".parse().unwrap();
+        let src: VolumeName = "vmd-test-src.raw".parse().unwrap();
+        let dst: VolumeName = "vmd-test-dst.raw".parse().unwrap();
+        host.create_volume(&pool, &src, 3 << 20, "raw").unwrap();
+
+        let copy = host.copy_volume(&pool, &src, &pool, &dst, "raw");
+
+        host.delete_volume(&pool, &src).unwrap();
+        host.delete_volume(&pool, &dst).unwrap();
+        let copy = copy.unwrap();
+        assert_eq!(copy.name, "vmd-test-dst.raw");
+        assert_eq!(copy.capacity_bytes, 3 << 20);
+    }
+
+    #[test]
+    fn copy_volume_missing_source_is_not_found() {
+        let host = test_host();
+        let pool: PoolName = "default-pool".parse().unwrap();
+        let err = host
+            .copy_volume(
+                &pool,
+                &"vmd-test-none.raw".parse().unwrap(),
+                &pool,
+                &"vmd-test-none2.raw".parse().unwrap(),
+                "raw",
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), HostErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("vmd-test-none.raw"), "{err}");
+    }
+
+    #[test]
+    fn create_overlay_on_test_driver_has_requested_capacity() {
+        let host = test_host();
+        let pool: PoolName = "default-pool".parse().unwrap();
+        let vol: VolumeName = "vmd-test-overlay.qcow2".parse().unwrap();
+
+        let made = host.create_overlay(&pool, &vol, 5 << 20, "/default-pool/base.qcow2", "qcow2");
+
+        host.delete_volume(&pool, &vol).unwrap();
+        assert_eq!(made.unwrap().capacity_bytes, 5 << 20);
+    }
+
+    #[test]
+    fn copy_volume_onto_taken_name_is_already_exists() {
+        let host = test_host();
+        let pool: PoolName = "default-pool".parse().unwrap();
+        let src: VolumeName = "vmd-test-src2.raw".parse().unwrap();
+        let dst: VolumeName = "vmd-test-dst2.raw".parse().unwrap();
+        host.create_volume(&pool, &src, 1 << 20, "raw").unwrap();
+        host.create_volume(&pool, &dst, 2 << 20, "raw").unwrap();
+
+        let err = host
+            .copy_volume(&pool, &src, &pool, &dst, "raw")
+            .unwrap_err();
+
+        let kept = host.volume(&pool, &dst).unwrap();
+        host.delete_volume(&pool, &src).unwrap();
+        host.delete_volume(&pool, &dst).unwrap();
+        assert_eq!(err.kind(), HostErrorKind::AlreadyExists, "{err}");
+        assert_eq!(kept.capacity_bytes, 2 << 20);
     }
 }

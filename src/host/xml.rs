@@ -51,6 +51,14 @@ struct VolumeXml<'a> {
     name: Text<&'a str>,
     capacity: Capacity,
     target: VolumeTarget,
+    #[serde(rename = "backingStore", skip_serializing_if = "Option::is_none")]
+    backing_store: Option<BackingStore<'a>>,
+}
+
+#[derive(Serialize)]
+struct BackingStore<'a> {
+    path: Text<&'a str>,
+    format: Format,
 }
 
 #[derive(Serialize)]
@@ -87,6 +95,39 @@ pub fn volume(name: &str, capacity: u64, format: &'static str) -> String {
                 mode: Text { value: "0600" },
             },
         },
+        backing_store: None,
+    })
+}
+
+/// `<volume>` in qcow2 of `capacity` bytes over `backing_path` of `backing_format`
+/// (`virStorageVolCreateXML`). The backing format is always declared: without it QEMU would
+/// probe the backing file's format, and a raw backing file could then pose as any format.
+pub fn overlay_volume(
+    name: &str,
+    capacity: u64,
+    backing_path: &str,
+    backing_format: &'static str,
+) -> String {
+    to_xml(&VolumeXml {
+        name: Text { value: name },
+        capacity: Capacity {
+            unit: "bytes",
+            value: capacity,
+        },
+        target: VolumeTarget {
+            format: Format { kind: "qcow2" },
+            permissions: Permissions {
+                mode: Text { value: "0600" },
+            },
+        },
+        backing_store: Some(BackingStore {
+            path: Text {
+                value: backing_path,
+            },
+            format: Format {
+                kind: backing_format,
+            },
+        }),
     })
 }
 
@@ -125,6 +166,32 @@ mod tests {
             "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
              <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
              </target></volume>"
+        );
+    }
+
+    #[test]
+    fn overlay_volume_golden() {
+        assert_eq!(
+            overlay_volume(
+                "vmd-x-d0.qcow2",
+                67108864,
+                "/var/lib/vmd/pools/vmd/vmd-m-d0.qcow2",
+                "qcow2"
+            ),
+            "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
+             <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
+             </target><backingStore><path>/var/lib/vmd/pools/vmd/vmd-m-d0.qcow2</path>\
+             <format type=\"qcow2\"/></backingStore></volume>"
+        );
+    }
+
+    #[test]
+    fn overlay_volume_backing_path_is_escaped() {
+        let xml = overlay_volume("o", 1, "/p/a<b>&c", "raw");
+        assert!(xml.contains("<path>/p/a&lt;b&gt;&amp;c</path>"), "{xml}");
+        assert!(
+            xml.contains("<format type=\"raw\"/></backingStore>"),
+            "{xml}"
         );
     }
 }

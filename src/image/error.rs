@@ -170,6 +170,22 @@ pub enum ImageError {
     #[error("cannot build the qemu-img block spec")]
     Spec(#[source] serde_json::Error),
 
+    /// An internal-snapshot command on a format that has none (only qcow2 has them).
+    #[error("internal snapshots need a qcow2 image, not {0}")]
+    SnapshotFormat(ImageFormat),
+
+    /// A snapshot name `qemu-img` would misread or cut short.
+    #[error("snapshot name {name:?} is not usable: {reason}")]
+    SnapshotName { name: String, reason: &'static str },
+
+    /// A snapshot that must exist does not, or one about to be taken exists already.
+    #[error("{path}: snapshot {name:?} {reason}")]
+    Snapshot {
+        path: PathBuf,
+        name: String,
+        reason: &'static str,
+    },
+
     /// Flushing the converted output to disk failed.
     #[error("cannot flush {path} to disk")]
     Sync {

@@ -47,6 +47,9 @@ pub enum Error {
     /// The request itself is wrong (an unknown system id, a bad combination of options).
     #[error("{0}")]
     Request(String),
+    /// An object inside a VMD (a snapshot, a device) does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// The object is in use or not in a state that allows the operation.
     #[error("{0}")]
     Busy(String),
@@ -89,6 +92,7 @@ impl Error {
             Error::Image(e) if e.is_rejection() => ErrorKind::Rejected,
             Error::Image(_) | Error::NoSpace(_) | Error::Interrupted => ErrorKind::Other,
             Error::Busy(_) => ErrorKind::Conflict,
+            Error::NotFound(_) => ErrorKind::NotFound,
             Error::Io { .. } | Error::Task(_) => ErrorKind::Other,
         }
     }

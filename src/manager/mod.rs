@@ -6,17 +6,27 @@ use std::path::PathBuf;
 use crate::host::libvirt::LibvirtHost;
 use crate::host::{Host, HostInfo, DEFAULT_URI};
 
+mod clone;
 mod delete;
+pub mod deploy;
+mod device;
 mod error;
 mod import;
+mod lifecycle;
 mod progress;
+mod snapshot;
 mod views;
 
+pub use clone::{CloneRequest, Placement};
+pub use deploy::{DeployRequest, Status, StopOptions};
+pub use device::{AddDeviceRequest, AttachedDevice, CreateRequest};
 pub use error::{Error, ErrorKind};
 pub use import::{
     ImportOutcome, ImportPlan, ImportRequest, PlannedDisk, PlannedSource, VerifyReport,
 };
+pub use lifecycle::UndeployRequest;
 pub use progress::{NoProgress, Progress};
+pub use snapshot::SnapshotInfo;
 pub use views::VmdSummary;
 
 /// Where vmd finds its host and keeps its state.

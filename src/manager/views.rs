@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Error, StorageManager};
+use crate::host::{DomainState, Host};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{Kind, State, Vmd, VmdId};
 
@@ -28,9 +29,22 @@ impl StorageManager {
         Ok(Catalog::open(&self.config.state_dir)?)
     }
 
-    /// Every VMD in the catalog, by name.
+    /// Every VMD in the catalog, by name, with the live state of deployed instances (one
+    /// libvirt call for all; the catalog's state when the host cannot be reached).
     pub async fn list(&self) -> Result<Vec<VmdSummary>, Error> {
-        let all = self.catalog()?.list()?;
+        let mut all = self.catalog()?.list()?;
+        if all.iter().any(|v| v.state == State::Deployed) {
+            if let Ok(domains) = self.with_host(|h| Ok(h.vmd_domains()?)).await {
+                for v in all.iter_mut().filter(|v| v.state == State::Deployed) {
+                    let live = domains
+                        .iter()
+                        .find(|d| d.uuid == v.id.uuid())
+                        .map(|d| d.state);
+                    v.state = live_state(v, live);
+                }
+            }
+        }
+        let all = all;
         let name_of = |id: &VmdId| {
             all.iter()
                 .find(|v| v.id == *id)
@@ -50,8 +64,24 @@ impl StorageManager {
             .collect())
     }
 
-    /// One VMD by name or id.
+    /// One VMD by name or id, with its live state when it is deployed.
     pub async fn show(&self, name: &str) -> Result<Vmd, Error> {
-        Ok(self.catalog()?.get(name)?)
+        let mut vmd = self.catalog()?.get(name)?;
+        if vmd.state == State::Deployed {
+            let uuid = vmd.id.uuid();
+            if let Ok(live) = self.with_host(move |h| Ok(h.domain_state(&uuid)?)).await {
+                vmd.state = live_state(&vmd, live);
+            }
+        }
+        Ok(vmd)
+    }
+}
+
+/// The live state of a VMD: the catalog's, refined by libvirt's when a domain is defined.
+pub(super) fn live_state(vmd: &Vmd, domain: Option<DomainState>) -> State {
+    match (vmd.state, domain) {
+        (State::Deployed, Some(DomainState::Running)) => State::Running,
+        (State::Deployed, Some(DomainState::Paused)) => State::Paused,
+        (s, _) => s,
     }
 }

@@ -24,7 +24,7 @@ pub const MAX_SIDE_FILE: u64 = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     /// The path given does not exist or cannot be opened.
-    #[error("cannot open package {path}: {source}")]
+    #[error("cannot open package {path}")]
     Open {
         /// The path.
         path: PathBuf,
@@ -33,7 +33,7 @@ pub enum PackageError {
         source: io::Error,
     },
     /// The OVA archive is not acceptable.
-    #[error("{path}: {source}")]
+    #[error("invalid OVA archive {path}")]
     Tar {
         /// The archive.
         path: PathBuf,
@@ -178,7 +178,11 @@ impl Package {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("ovf"));
         if is_ovf {
-            let dir = path.parent().unwrap_or(Path::new("."));
+            // A bare `x.ovf` has the empty path as its parent: its files are in `.`.
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

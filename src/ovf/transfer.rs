@@ -78,6 +78,11 @@ pub fn locate(pkg: &Package, file: &Declared<'_>) -> Result<Stored, TransferErro
             let total = file.size.ok_or_else(|| ChunkError::ZeroTotal {
                 href: file.href.to_string(),
             })?;
+            // Badly named chunks first: a set written with another number of digits is
+            // better reported as such than as a missing chunk 0.
+            let count = usize::try_from(total.div_ceil(chunk.max(1))).unwrap_or(usize::MAX);
+            let others = pkg.names().filter(|n| *n != file.href);
+            fileref::check_no_stray_chunks(file.href, count, others)?;
             let plan = fileref::plan_chunks(file.href, chunk, total, |n| pkg.size(n))?;
             fileref::check_no_stray_chunks(file.href, plan.len(), pkg.names())?;
             plan

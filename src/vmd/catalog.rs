@@ -212,6 +212,8 @@ mod tests {
             properties: vec![],
             disks: vec![],
             descriptor: None,
+            deployment: None,
+            snapshots: vec![],
         }
     }
 

@@ -7,7 +7,7 @@ pub use model::now_rfc3339;
 mod names;
 
 pub use model::{
-    Disk, DiskFormat, Firmware, Hardware, Kind, Network, Property, Role, Source, State, Vmd,
-    CATALOG_VERSION,
+    Deployment, Disk, DiskFormat, Firmware, Hardware, Kind, Network, Property, Role, Snapshot,
+    Source, State, Vmd, CATALOG_VERSION,
 };
 pub use names::{NameError, PoolName, VmdId, VmdName, VolumeName};

@@ -154,6 +154,41 @@ pub struct Disk {
     pub path: String,
     /// The master volume's path this disk is an overlay of, or none.
     pub backing: Option<String>,
+    /// The SCSI serial the guest sees, stable for the life of the VMD (derived from the VMD
+    /// and disk ids); guests find their disks by it.
+    #[serde(default)]
+    pub serial: Option<String>,
+}
+
+/// How a VMD is deployed: kept across undeploy so that redeploy repeats it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The libvirt domain's name (`vmd-<name>`); its UUID is the VMD id.
+    pub domain: String,
+    /// `kvm` or `qemu` (TCG).
+    pub virt_type: String,
+    /// Package network name to libvirt network; absent names use user-mode networking.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, String>,
+    /// The template given with `--template`, if any.
+    pub template: Option<String>,
+    /// The guest's serial console log on the host.
+    pub console_log: String,
+}
+
+/// A snapshot of every disk of a VMD, taken at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Unique within the VMD.
+    pub name: String,
+    /// When it was taken, RFC 3339 UTC.
+    pub created: String,
+    /// Whether reverting restores the guest's memory (taken with `--memory` while running).
+    pub memory: bool,
+    /// libvirt's description of the snapshot when it was taken from a running domain; vmd
+    /// redefines it to revert or delete through libvirt.
+    #[serde(default)]
+    pub libvirt_xml: Option<String>,
 }
 
 /// Where a master came from.
@@ -208,6 +243,12 @@ pub struct Vmd {
     pub disks: Vec<Disk>,
     /// The original OVF descriptor, kept for export.
     pub descriptor: Option<String>,
+    /// How the VMD is (or was last) deployed.
+    #[serde(default)]
+    pub deployment: Option<Deployment>,
+    /// Snapshots, oldest first.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
 }
 
 /// The current time as RFC 3339 UTC, to the second.

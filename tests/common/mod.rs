@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod guest;
+pub mod packages;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

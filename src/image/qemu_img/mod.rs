@@ -5,11 +5,15 @@
 //! a wall-clock deadline. Any stderr output counts as failure. It never decides whether an
 //! image is safe: [`crate::image::inspect`] must have accepted the image first; `info` is a
 //! second opinion that must agree with it.
+//!
+//! `qemu-img snapshot` takes no `-f`: its image is a `json:` block spec naming the driver,
+//! which fixes the format just as firmly (see `snapshot`).
 
 mod info;
 #[cfg(test)]
 mod real_tests;
 mod run;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +51,15 @@ impl Limits {
         address_space: 1 << 30,
         cpu_secs: 30,
         wall: Duration::from_secs(60),
+    };
+
+    /// For internal-snapshot commands, which walk and rewrite a qcow2's refcounts (time
+    /// grows with the allocated clusters, memory with the refcount cache): 2 GiB of
+    /// address space and ten minutes of CPU and wall time.
+    pub const SNAPSHOT: Limits = Limits {
+        address_space: 2 << 30,
+        cpu_secs: 600,
+        wall: Duration::from_secs(600),
     };
 
     /// For converting an image of `virtual_size` bytes: 2 GiB of address space (Ironic's

@@ -183,3 +183,155 @@ fn real_slice_of_archive_is_read_in_place() {
         .unwrap();
     assert_eq!(fs::read(&out).unwrap(), vec![0u8; 2048 * 512]);
 }
+
+/// A qcow2 at `path` holding `content`, written by `convert` from a raw file.
+fn qcow2_with(q: &QemuImg, dir: &TempDir, path: &Path, content: &[u8], target_exists: bool) {
+    let raw = dir.path().join("content.raw");
+    fs::write(&raw, content).unwrap();
+    let opts = ConvertOptions {
+        limits: Limits::convert_for(content.len() as u64),
+        target_exists,
+    };
+    q.convert(&raw, ImageFormat::Raw, path, ImageFormat::Qcow2, &opts)
+        .unwrap();
+    fs::remove_file(&raw).unwrap();
+}
+
+/// What a guest would read from the qcow2 (or overlay) at `path`.
+fn read_back(q: &QemuImg, dir: &TempDir, path: &Path) -> Vec<u8> {
+    let out = dir.path().join("read-back.raw");
+    let opts = ConvertOptions {
+        limits: Limits::convert_for(1 << 20),
+        target_exists: false,
+    };
+    q.convert(path, ImageFormat::Qcow2, &out, ImageFormat::Raw, &opts)
+        .unwrap();
+    let bytes = fs::read(&out).unwrap();
+    fs::remove_file(&out).unwrap();
+    bytes
+}
+
+fn pattern(seed: u8) -> Vec<u8> {
+    (0..(1u32 << 20)).map(|i| (i / 512) as u8 ^ seed).collect()
+}
+
+#[test]
+fn real_snapshot_apply_restores_content_written_after_create() {
+    let Some(q) = real_qemu_img("real_snapshot_apply_restores_content_written_after_create") else {
+        return;
+    };
+    let dir = TempDir::new("real-snap-apply");
+    let disk = dir.path().join("disk.qcow2");
+    let (before, after) = (pattern(0x11), pattern(0x22));
+    qcow2_with(&q, &dir, &disk, &before, false);
+
+    q.snapshot_create(&disk, ImageFormat::Qcow2, "before")
+        .unwrap();
+    qcow2_with(&q, &dir, &disk, &after, true);
+    let written = read_back(&q, &dir, &disk);
+    q.snapshot_apply(&disk, ImageFormat::Qcow2, "before")
+        .unwrap();
+
+    assert!(
+        written == after,
+        "the write after the snapshot did not land"
+    );
+    assert!(
+        read_back(&q, &dir, &disk) == before,
+        "apply did not restore"
+    );
+    assert_eq!(
+        q.snapshot_list(&disk, ImageFormat::Qcow2).unwrap(),
+        ["before"]
+    );
+}
+
+#[test]
+fn real_snapshot_create_taken_name_is_refused_delete_twice_is_ok() {
+    let Some(q) = real_qemu_img("real_snapshot_create_taken_name_is_refused_delete_twice_is_ok")
+    else {
+        return;
+    };
+    let dir = TempDir::new("real-snap-names");
+    let disk = dir.path().join("disk.qcow2");
+    q.create(&disk, ImageFormat::Qcow2, 1 << 20).unwrap();
+    q.snapshot_create(&disk, ImageFormat::Qcow2, "s 1").unwrap();
+    q.snapshot_create(&disk, ImageFormat::Qcow2, "s2").unwrap();
+
+    let taken = q
+        .snapshot_create(&disk, ImageFormat::Qcow2, "s 1")
+        .unwrap_err();
+    let missing = q
+        .snapshot_apply(&disk, ImageFormat::Qcow2, "s3")
+        .unwrap_err();
+    q.snapshot_delete(&disk, ImageFormat::Qcow2, "s 1").unwrap();
+    q.snapshot_delete(&disk, ImageFormat::Qcow2, "s 1").unwrap();
+
+    assert!(
+        taken
+            .to_string()
+            .ends_with("snapshot \"s 1\" exists already"),
+        "{taken}"
+    );
+    assert!(
+        missing
+            .to_string()
+            .ends_with("snapshot \"s3\" does not exist"),
+        "{missing}"
+    );
+    assert_eq!(q.snapshot_list(&disk, ImageFormat::Qcow2).unwrap(), ["s2"]);
+}
+
+#[test]
+fn real_snapshot_apply_on_overlay_reads_through_to_the_master_again() {
+    let Some(q) = real_qemu_img("real_snapshot_apply_on_overlay_reads_through_to_the_master_again")
+    else {
+        return;
+    };
+    let dir = TempDir::new("real-snap-overlay");
+    let master = dir.path().join("master.qcow2");
+    let (base, changed) = (pattern(0x33), pattern(0x44));
+    qcow2_with(&q, &dir, &master, &base, false);
+    let clone = dir.path().join("clone.qcow2");
+    q.create_overlay(&clone, &master, ImageFormat::Qcow2)
+        .unwrap();
+
+    q.snapshot_create(&clone, ImageFormat::Qcow2, "fresh")
+        .unwrap();
+    qcow2_with(&q, &dir, &clone, &changed, true);
+    q.snapshot_apply(&clone, ImageFormat::Qcow2, "fresh")
+        .unwrap();
+
+    assert!(read_back(&q, &dir, &clone) == base, "apply did not restore");
+    let err = inspect_path(&clone).unwrap_err();
+    assert!(
+        std::error::Error::source(&err)
+            .unwrap()
+            .to_string()
+            .contains("backing file"),
+        "the overlay lost its backing file: {err}"
+    );
+    assert!(read_back(&q, &dir, &master) == base, "the master changed");
+}
+
+#[test]
+fn real_snapshot_list_of_raw_path_is_refused_not_probed() {
+    let Some(q) = real_qemu_img("real_snapshot_list_of_raw_path_is_refused_not_probed") else {
+        return;
+    };
+    let dir = TempDir::new("real-snap-raw");
+    let raw = dir.path().join("disk.raw");
+    fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+
+    let declared_raw = q.snapshot_list(&raw, ImageFormat::Raw).unwrap_err();
+    let read_as_qcow2 = q.snapshot_list(&raw, ImageFormat::Qcow2).unwrap_err();
+
+    assert!(matches!(
+        declared_raw,
+        ImageError::SnapshotFormat(ImageFormat::Raw)
+    ));
+    assert!(
+        matches!(read_as_qcow2, ImageError::Failed { op: "info", .. }),
+        "{read_as_qcow2:?}"
+    );
+}

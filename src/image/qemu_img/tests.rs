@@ -56,6 +56,7 @@ fn builders_every_image_command_passes_format_and_backing_format() {
         ),
         overlay_args("/o".into(), "/m".into(), ImageFormat::Raw),
         create_args("/o".into(), ImageFormat::Qcow2, 1 << 30),
+        snapshot::snapshot_list_args("/i".into()),
     ];
     for args in &all {
         let a = strs(args);
@@ -66,6 +67,27 @@ fn builders_every_image_command_passes_format_and_backing_format() {
             let ff = a.iter().position(|x| *x == "-F").expect("-b without -F");
             assert!(["raw", "qcow2", "vmdk"].contains(&a[ff + 1]), "{a:?}");
         }
+    }
+}
+
+#[test]
+fn builders_snapshot_commands_fix_the_format_in_a_json_spec() {
+    // `qemu-img snapshot` refuses -f; the spec's driver is what rules out probing.
+    use snapshot::{qcow2_spec, snapshot_args, SnapshotAction};
+    let image = qcow2_spec(Path::new("/i.qcow2")).unwrap();
+    for (action, flag) in [
+        (SnapshotAction::Create, "-c"),
+        (SnapshotAction::Apply, "-a"),
+        (SnapshotAction::Delete, "-d"),
+    ] {
+        let args = snapshot_args(action, "s1", image.clone());
+        let a = strs(&args);
+        assert_eq!(a[..4], ["snapshot", "-q", flag, "s1"], "{a:?}");
+        let spec: serde_json::Value =
+            serde_json::from_str(a[4].strip_prefix("json:").expect("not a json: spec")).unwrap();
+        assert_eq!(spec["driver"], "qcow2", "{a:?}");
+        assert_eq!(spec["file"]["filename"], "/i.qcow2", "{a:?}");
+        assert!(!a.contains(&"-f"), "qemu-img snapshot rejects -f: {a:?}");
     }
 }
 

@@ -67,8 +67,14 @@ impl ImportRequest {
 pub enum ImportOutcome {
     /// The plan, nothing written.
     Planned(Box<ImportPlan>),
-    /// The new master.
-    Imported(Box<Vmd>),
+    /// The new master, and what the plan warned about (an untrusted signer, a manifest
+    /// entry for a file not in the package, ...).
+    Imported {
+        /// The master's record.
+        vmd: Box<Vmd>,
+        /// Warnings from the plan.
+        warnings: Vec<String>,
+    },
 }
 
 /// What `verify` found: the plan an import would follow, with every disk read and checked.
@@ -96,8 +102,12 @@ impl StorageManager {
             if request.dry_run {
                 return Ok(ImportOutcome::Planned(Box::new(ctx.plan)));
             }
+            let warnings = ctx.plan.warnings.clone();
             let vmd = write::execute(host, &config, &qemu_img, &request, ctx, progress.as_ref())?;
-            Ok(ImportOutcome::Imported(Box::new(vmd)))
+            Ok(ImportOutcome::Imported {
+                vmd: Box::new(vmd),
+                warnings,
+            })
         })
         .await
     }

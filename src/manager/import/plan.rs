@@ -296,6 +296,15 @@ pub(super) fn plan(
     let mut required: u64 = 0;
     for (index, d) in appliance.disks.iter().enumerate() {
         let capacity = d.disk.capacity_bytes;
+        // No image above this can pass the inspector; a blank disk must not exceed it either.
+        if capacity > inspect::MAX_VIRTUAL_SIZE {
+            return Err(rejected(format!(
+                "{}: disk '{}' has a capacity of {capacity} bytes, above the limit of {} bytes",
+                package.descriptor_name,
+                d.disk.id.escape_debug(),
+                inspect::MAX_VIRTUAL_SIZE
+            )));
+        }
         let (declared, subformat, format_word) = declared_format(d.disk.format);
         let (source, planned) = match &d.file {
             Some(file) => {
@@ -309,6 +318,14 @@ pub(super) fn plan(
                     transfer::locate(&package, &decl).map_err(|e| rejected(e.to_string()))?;
                 if let Some(m) = &manifest {
                     transfer::check_listed(m, &stored).map_err(|e| rejected(e.to_string()))?;
+                }
+                if declared == ImageFormat::Qcow2 && stored.gzip {
+                    // qcow2 is read through qemu-img from a staged copy, whose length must be
+                    // known before it is written; a gzip stream does not tell it.
+                    return Err(rejected(format!(
+                        "{}: gzip-compressed qcow2 disks are not supported",
+                        file.href
+                    )));
                 }
                 let fmt = inspect_source(&package, &stored, declared, subformat, capacity)?;
                 let planned = PlannedSource {
@@ -373,7 +390,10 @@ pub(super) fn plan(
     let plan = ImportPlan {
         id,
         name,
-        package: package.path().display().to_string(),
+        package: std::path::absolute(&req.package)
+            .unwrap_or_else(|_| req.package.clone())
+            .display()
+            .to_string(),
         ovf_version: word(&appliance.version),
         system: appliance.system.id.clone(),
         deployment: appliance.deployment.clone(),

@@ -274,15 +274,18 @@ fn image_format(f: DiskFormat) -> ImageFormat {
 fn verify_volume(qemu_img: &QemuImg, path: &Path, disk: &PlannedDisk) -> Result<(), Error> {
     let target = image_format(disk.format);
     let bad = |what: String| Error::Rejected(format!("volume {} {what}", disk.volume));
-    let info = inspect::inspect_path(path).map_err(|e| bad(format!("failed inspection: {e}")))?;
+    // A raw volume is guest data, which may look like any format (a guest can write a qcow2
+    // header to its disk): it is never probed, only read as raw by qemu-img below.
     if target == ImageFormat::Qcow2 {
+        let info =
+            inspect::inspect_path(path).map_err(|e| bad(format!("failed inspection: {e}")))?;
         inspect::check_declared(&info, target).map_err(|e| bad(e.to_string()))?;
-    }
-    if target == ImageFormat::Qcow2 && info.virtual_size != disk.capacity_bytes {
-        return Err(bad(format!(
-            "has a virtual size of {} bytes, not {}",
-            info.virtual_size, disk.capacity_bytes
-        )));
+        if info.virtual_size != disk.capacity_bytes {
+            return Err(bad(format!(
+                "has a virtual size of {} bytes, not {}",
+                info.virtual_size, disk.capacity_bytes
+            )));
+        }
     }
     let q = qemu_img.info(path, target).map_err(Error::from)?;
     if q.virtual_size != disk.capacity_bytes {
@@ -364,6 +367,7 @@ pub(super) fn execute(
             volume: planned.volume.clone(),
             path: vol.path.clone(),
             backing: None,
+            serial: None,
         });
     }
     host.pool(&pool)?;
@@ -525,5 +529,7 @@ fn record(ctx: &Context, req: &ImportRequest, disks: Vec<Disk>) -> Vmd {
             .collect(),
         disks,
         descriptor: Some(String::from_utf8_lossy(&ctx.package.descriptor).into_owned()),
+        deployment: None,
+        snapshots: Vec::new(),
     }
 }

@@ -1,0 +1,155 @@
+//! `clone`: a master becomes an instance, each device a linked (qcow2 overlay over the
+//! master's volume, backing format declared) or full copy, in the pool its role calls for.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::deploy::render::disk_serial;
+use super::{Error, StorageManager};
+use crate::host::Host;
+use crate::vmd::catalog::{Catalog, CatalogError};
+use crate::vmd::{
+    now_rfc3339, Disk, DiskFormat, Kind, PoolName, Role, State, Vmd, VmdId, VmdName, VolumeName,
+    CATALOG_VERSION,
+};
+
+/// Which pool each device goes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    /// The pool for every role not named in `roles`; by default each device stays in the
+    /// pool its master device is in.
+    pub default: Option<PoolName>,
+    /// A pool per role.
+    pub roles: BTreeMap<String, PoolName>,
+}
+
+impl Placement {
+    /// The pool for a device of `role` whose master volume is in `master_pool`.
+    pub fn pool_for(&self, role: Role, master_pool: &PoolName) -> PoolName {
+        let key = role_word(role);
+        self.roles
+            .get(key)
+            .or(self.default.as_ref())
+            .unwrap_or(master_pool)
+            .clone()
+    }
+}
+
+/// The word for a role, as `--place ROLE=POOL` and the JSON output spell it.
+pub fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Os => "os",
+        Role::Data => "data",
+        Role::Swap => "swap",
+    }
+}
+
+/// A clone to make.
+#[derive(Debug, Clone)]
+pub struct CloneRequest {
+    /// The master, by name or id.
+    pub master: String,
+    /// The new instance's name.
+    pub name: VmdName,
+    /// Full copies instead of linked overlays.
+    pub full: bool,
+    /// Where each device goes.
+    pub placement: Placement,
+}
+
+/// Removes the volumes a failed clone created.
+struct Created<'h> {
+    host: &'h dyn Host,
+    volumes: Vec<(PoolName, VolumeName)>,
+}
+
+impl Drop for Created<'_> {
+    fn drop(&mut self) {
+        for (pool, vol) in self.volumes.drain(..).rev() {
+            let _ = self.host.delete_volume(&pool, &vol);
+        }
+    }
+}
+
+impl StorageManager {
+    /// Clones a master into a new instance.
+    pub async fn clone_vmd(&self, req: CloneRequest) -> Result<Vmd, Error> {
+        let state_dir = self.config.state_dir.clone();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let master = catalog.get(&req.master)?;
+            if master.kind != Kind::Master {
+                return Err(Error::Request(format!(
+                    "{} is an instance, not a master: clone a master (or capture this one with \
+                     `undeploy --as-master`)",
+                    master.name
+                )));
+            }
+            if catalog.name_taken(req.name.as_str())? {
+                return Err(CatalogError::NameTaken(req.name.to_string()).into());
+            }
+            let id = VmdId::new();
+            let mut created = Created {
+                host,
+                volumes: Vec::new(),
+            };
+            let mut disks = Vec::with_capacity(master.disks.len());
+            for (index, d) in master.disks.iter().enumerate() {
+                let pool = req.placement.pool_for(d.role, &d.pool);
+                let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
+                let info = if req.full {
+                    host.copy_volume(&d.pool, &d.volume, &pool, &volume, "qcow2")?
+                } else {
+                    host.create_overlay(
+                        &pool,
+                        &volume,
+                        d.capacity_bytes,
+                        &d.path,
+                        d.format.as_str(),
+                    )?
+                };
+                created.volumes.push((pool.clone(), volume.clone()));
+                disks.push(Disk {
+                    id: d.id.clone(),
+                    role: d.role,
+                    bus: d.bus.clone(),
+                    unit: d.unit,
+                    capacity_bytes: d.capacity_bytes,
+                    format: DiskFormat::Qcow2,
+                    pool,
+                    volume,
+                    path: info.path,
+                    backing: (!req.full).then(|| d.path.clone()),
+                    serial: Some(disk_serial(&id.uuid(), &d.id)),
+                });
+            }
+            let vmd = Vmd {
+                version: CATALOG_VERSION,
+                id,
+                name: req.name.clone(),
+                kind: Kind::Instance,
+                state: State::Cloned,
+                created: now_rfc3339(),
+                parent: Some(master.id),
+                source: None,
+                hardware: master.hardware.clone(),
+                networks: master.networks.clone(),
+                properties: master.properties.clone(),
+                disks,
+                descriptor: None,
+                deployment: None,
+                snapshots: Vec::new(),
+            };
+            let lock = catalog.lock()?;
+            // The master may have been deleted while its volumes were being cloned: its
+            // record is removed only after its volumes, so its presence now means its
+            // volumes are still there for the overlays.
+            catalog.get(&master.id.to_string())?;
+            catalog.insert(&vmd, &lock)?;
+            created.volumes.clear();
+            Ok(vmd)
+        })
+        .await
+    }
+}

@@ -1,0 +1,661 @@
+//! Renders a VMD's libvirt domain XML from a minijinja template: the built-in
+//! `templates/domain.xml` or the user's `--template FILE`.
+//!
+//! Owns the template context ([`DomainSpec`]), XML escaping of every value, the
+//! well-formedness check of the result, and the naming schemes that reach libvirt (domain
+//! names, disk serials). It must not talk to libvirt, read files, or build XML with
+//! `format!`: values reach the document only through the escaping formatter.
+
+use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The built-in domain template.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/domain.xml");
+
+/// The name errors give a template passed to [`render`].
+#[cfg(test)]
+const UNNAMED_TEMPLATE: &str = "domain template";
+
+/// Our escaping mode: minijinja's HTML mode would also escape `/` (valid XML, but every
+/// path would read `&#x2f;var&#x2f;lib…` in `--dry-run` output and golden files).
+const XML: AutoEscape = AutoEscape::Custom("xml");
+
+/// Instructions one render may run. The default template needs a few hundred per disk;
+/// this stops a template's runaway nested loops within milliseconds.
+const FUEL: u64 = 1_000_000;
+
+/// The longest stretch of an offending output line quoted in an error.
+const EXCERPT_CHARS: usize = 80;
+
+/// Everything a domain template may use. Field names are the template's variable names,
+/// so renaming one breaks users' templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainSpec {
+    /// The libvirt domain name, from [`domain_name`].
+    pub name: String,
+    /// The libvirt domain UUID.
+    pub uuid: String,
+    /// The VMD id, written into the domain's `<metadata>` so vmd can recognise its own.
+    pub vmd_id: String,
+    /// The VMD name, also in `<metadata>`.
+    pub vmd_name: String,
+    /// The libvirt domain type: `kvm`, `qemu` (TCG), or `test` for libvirt's test driver.
+    pub virt_type: String,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Guest memory in MiB.
+    pub memory_mib: u64,
+    /// `bios` or `efi`.
+    pub firmware: String,
+    /// Disks on the virtio-scsi controller.
+    pub disks: Vec<DiskSpec>,
+    /// Network interfaces, in guest order.
+    pub nics: Vec<NicSpec>,
+    /// The file the serial console is logged to.
+    pub console_log: String,
+}
+
+/// One disk of a [`DomainSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskSpec {
+    /// The volume's path on the host.
+    pub path: String,
+    /// The image format given to QEMU explicitly: `qcow2` or `raw`.
+    pub format: String,
+    /// The serial the guest sees, from [`disk_serial`].
+    pub serial: String,
+    /// The SCSI LUN, from the OVF `AddressOnParent`.
+    pub unit: u32,
+    /// Whether the guest boots from this disk.
+    pub boot: bool,
+    /// Whether the guest sees the disk read-only.
+    pub readonly: bool,
+}
+
+/// One network interface of a [`DomainSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NicSpec {
+    /// User-mode networking, for hosts without a libvirt network.
+    pub user: bool,
+    /// The libvirt network; required unless `user`.
+    pub network: Option<String>,
+    /// The guest NIC model, e.g. `virtio` or `e1000`.
+    pub model: String,
+}
+
+/// Why a domain could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The template has a syntax error, or rendering failed: an undefined variable, a
+    /// value XML cannot carry, a runaway loop.
+    #[error("template {template} failed{}", at_line(*line))]
+    Template {
+        /// The template's name (its path for `--template`).
+        template: String,
+        /// The template line, when known.
+        line: Option<usize>,
+        /// minijinja's error.
+        #[source]
+        source: minijinja::Error,
+    },
+    /// The rendered document is not well-formed XML.
+    #[error("template {template} did not render well-formed XML: output line {line} {excerpt:?}: {problem}")]
+    Malformed {
+        /// The template's name (its path for `--template`).
+        template: String,
+        /// The line of the rendered output.
+        line: usize,
+        /// The start of that line.
+        excerpt: String,
+        /// What is wrong there.
+        problem: String,
+    },
+}
+
+fn at_line(line: Option<usize>) -> String {
+    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+/// Renders `template` for `spec`; errors call the template "domain template".
+#[cfg(test)]
+pub fn render(template: &str, spec: &DomainSpec) -> Result<String, RenderError> {
+    render_named(UNNAMED_TEMPLATE, template, spec)
+}
+
+/// Renders `template` for `spec`, naming it `name` (e.g. the `--template` path) in errors.
+///
+/// Every value is XML-escaped, undefined variables are errors, and the result must be
+/// well-formed XML with one root element and no DOCTYPE.
+pub fn render_named(name: &str, template: &str, spec: &DomainSpec) -> Result<String, RenderError> {
+    let template_error = |source: minijinja::Error| RenderError::Template {
+        template: name.to_string(),
+        line: source.line(),
+        source,
+    };
+    let env = environment();
+    let xml = env
+        .template_from_named_str(name, template)
+        .and_then(|t| t.render(spec))
+        .map_err(template_error)?;
+    check_well_formed(&xml).map_err(|(offset, problem)| {
+        let (line, excerpt) = locate(&xml, offset);
+        RenderError::Malformed {
+            template: name.to_string(),
+            line,
+            excerpt,
+            problem,
+        }
+    })?;
+    Ok(xml)
+}
+
+/// The serial the guest sees for disk `disk_id` of VMD `vmd_id`: `vmd-` and the first 16
+/// hex digits of SHA-256(vmd id bytes ‖ disk id). Stable across deploys, 20 characters
+/// of `[a-z0-9-]` (QEMU's scsi-hd limit; libvirt mangles spaces).
+pub fn disk_serial(vmd_id: &uuid::Uuid, disk_id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // The UUID is a fixed 16 bytes, so the concatenation cannot be ambiguous.
+    let digest = Sha256::new()
+        .chain_update(vmd_id.as_bytes())
+        .chain_update(disk_id.as_bytes())
+        .finalize();
+    let mut serial = String::with_capacity(20);
+    serial.push_str("vmd-");
+    for byte in digest.iter().take(8) {
+        serial.push(char::from(HEX[usize::from(byte >> 4)]));
+        serial.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    serial
+}
+
+/// The libvirt domain name for a VMD: `vmd-` and its (already validated) name.
+pub fn domain_name(vmd_name: &str) -> String {
+    ["vmd-", vmd_name].concat()
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| XML);
+    env.set_formatter(xml_formatter);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_fuel(Some(FUEL));
+    env.set_debug(false);
+    env.add_filter("sd_name", sd_name);
+    env
+}
+
+/// Writes values XML-escaped. Besides `& < > " '`, tab and line breaks become character
+/// references so that attribute-value normalisation cannot turn them into spaces; the
+/// control characters XML 1.0 cannot carry at all are refused.
+fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), minijinja::Error> {
+    // `|safe` and `{% autoescape %}` blocks are the template author's explicit choice.
+    if state.auto_escape() != XML || value.is_safe() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    if value.is_none() {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "a missing value (none) cannot be written into the domain XML",
+        ));
+    }
+    let text = value.to_string();
+    let mut plain = 0;
+    for (i, c) in text.char_indices() {
+        let escaped = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
+            '\t' => "&#9;",
+            '\n' => "&#10;",
+            '\r' => "&#13;",
+            c if is_xml_char(c) => continue,
+            c => {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "a value contains U+{:04X}, which XML cannot carry",
+                        u32::from(c)
+                    ),
+                ))
+            }
+        };
+        out.write_str(&text[plain..i])?;
+        out.write_str(escaped)?;
+        plain = i + c.len_utf8();
+    }
+    out.write_str(&text[plain..])?;
+    Ok(())
+}
+
+/// XML 1.0's `Char` production.
+fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// The filter `sd_name`: a SCSI unit's target name, `sda`..`sdz`, `sdaa`, … (the
+/// kernel's scheme), so a disk keeps its name when another disk is removed.
+fn sd_name(unit: u32) -> String {
+    let mut letters = Vec::new();
+    let mut n = u64::from(unit) + 1;
+    while n > 0 {
+        n -= 1;
+        // `n % 26` is below 26, so the cast cannot truncate.
+        letters.push(char::from(b'a' + (n % 26) as u8));
+        n /= 26;
+    }
+    "sd".chars().chain(letters.into_iter().rev()).collect()
+}
+
+/// Checks that `xml` is one well-formed element, giving the byte offset of a problem.
+/// Namespaces and the libvirt schema are left to libvirt.
+fn check_well_formed(xml: &str) -> Result<(), (u64, String)> {
+    if let Some((i, c)) = xml.char_indices().find(|&(_, c)| !is_xml_char(c)) {
+        let problem = format!("U+{:04X} is not allowed in XML", u32::from(c));
+        return Err((u64::try_from(i).unwrap_or(u64::MAX), problem));
+    }
+    let mut reader = Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
+    reader.config_mut().check_comments = true;
+    let mut open: Vec<String> = Vec::new();
+    let mut roots = 0usize;
+    loop {
+        let start = reader.buffer_position();
+        let event = reader
+            .read_event()
+            .map_err(|e| (reader.error_position(), e.to_string()))?;
+        let fail = |problem: String| Err((start, problem));
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                check_attributes(e).or_else(fail)?;
+                if open.is_empty() {
+                    roots += 1;
+                    if roots > 1 {
+                        return fail("a second root element".to_string());
+                    }
+                }
+                if let Event::Start(_) = event {
+                    open.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                }
+            }
+            Event::End(_) => {
+                open.pop();
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|e| (start, e.to_string()))?;
+                if open.is_empty() && !text.trim().is_empty() {
+                    return fail("text outside the root element".to_string());
+                }
+            }
+            Event::CData(_) if open.is_empty() => {
+                return fail("CDATA outside the root element".to_string());
+            }
+            Event::DocType(_) => return fail("a DOCTYPE is not allowed".to_string()),
+            Event::CData(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    let end = u64::try_from(xml.len()).unwrap_or(u64::MAX);
+    match (open.last(), roots) {
+        (Some(name), _) => Err((end, format!("element <{name}> is not closed"))),
+        (None, 0) => Err((end, "no root element".to_string())),
+        (None, _) => Ok(()),
+    }
+}
+
+/// Refuses duplicate or malformed attributes and undefined entity references.
+fn check_attributes(element: &BytesStart<'_>) -> Result<(), String> {
+    let mut attributes = element.attributes();
+    attributes.with_checks(true);
+    for attribute in attributes {
+        let attribute = attribute.map_err(|e| e.to_string())?;
+        attribute.unescape_value().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The 1-based line holding byte `offset` of `text`, and the start of that line.
+fn locate(text: &str, offset: u64) -> (usize, String) {
+    let offset = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let excerpt = text[line_start..]
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect();
+    (line, excerpt)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use anyhow::anyhow;
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
+
+    use super::*;
+
+    const VMD_ID: &str = "0b7e5d2c-9a41-4c3e-b6f8-2d1e0a9c8b7f";
+    const HOSTILE: &str = "'\"<]]>&\nx\r\ty";
+
+    fn spec(virt_type: &str, firmware: &str, data_readonly: bool) -> DomainSpec {
+        let vmd_id = uuid::Uuid::parse_str(VMD_ID).unwrap();
+        let disk = |id: &str, file: &str, format: &str, unit, boot, readonly| DiskSpec {
+            path: format!("/var/lib/vmd/pools/default/{file}"),
+            format: format.to_string(),
+            serial: disk_serial(&vmd_id, id),
+            unit,
+            boot,
+            readonly,
+        };
+        DomainSpec {
+            name: domain_name("web01"),
+            uuid: "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b".to_string(),
+            vmd_id: VMD_ID.to_string(),
+            vmd_name: "web01".to_string(),
+            virt_type: virt_type.to_string(),
+            vcpus: 2,
+            memory_mib: 2048,
+            firmware: firmware.to_string(),
+            disks: vec![
+                disk("vmdisk1", "web01-os.qcow2", "qcow2", 0, true, false),
+                disk("vmdisk2", "web01-data.raw", "raw", 1, false, data_readonly),
+            ],
+            nics: vec![
+                NicSpec {
+                    user: false,
+                    network: Some("default".to_string()),
+                    model: "virtio".to_string(),
+                },
+                NicSpec {
+                    user: true,
+                    network: None,
+                    model: "e1000".to_string(),
+                },
+            ],
+            console_log: "/var/lib/vmd/logs/web01-console.log".to_string(),
+        }
+    }
+
+    /// Compares with a golden file; `VMD_BLESS=1` rewrites it instead (review the diff).
+    fn assert_golden(file: &str, actual: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/golden")
+            .join(file);
+        if std::env::var_os("VMD_BLESS").is_some() {
+            std::fs::write(&path, actual).unwrap();
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (VMD_BLESS=1 creates it)", path.display()));
+        assert_eq!(actual, expected, "{} differs", path.display());
+    }
+
+    /// The unescaped values of `attribute` on every `element`, as libvirt will read them.
+    fn attribute_values(xml: &str, element: &str, attribute: &str) -> Vec<String> {
+        let mut reader = Reader::from_str(xml);
+        let mut values = Vec::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(e) | Event::Empty(e) if e.name().as_ref() == element.as_bytes() => {
+                    if let Some(a) = e.try_get_attribute(attribute).unwrap() {
+                        values.push(a.unescape_value().unwrap().into_owned());
+                    }
+                }
+                Event::Eof => return values,
+                _ => {}
+            }
+        }
+    }
+
+    fn element_text(xml: &str, element: &str) -> String {
+        let mut reader = Reader::from_str(xml);
+        loop {
+            if let Event::Start(e) = reader.read_event().unwrap() {
+                if e.name().as_ref() == element.as_bytes() {
+                    let Event::Text(text) = reader.read_event().unwrap() else {
+                        panic!("<{element}> has no text");
+                    };
+                    return text.unescape().unwrap().into_owned();
+                }
+            }
+        }
+    }
+
+    fn template_error_line(result: Result<String, RenderError>) -> (Option<usize>, String) {
+        match result {
+            Err(err @ RenderError::Template { line, .. }) => (line, format!("{:#}", anyhow!(err))),
+            other => panic!("expected a template error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn render_default_kvm_matches_golden() {
+        let xml = render(DEFAULT_TEMPLATE, &spec("kvm", "bios", false)).unwrap();
+        assert_golden("domain-kvm.xml", &xml);
+    }
+
+    #[test]
+    fn render_default_tcg_efi_matches_golden() {
+        let xml = render(DEFAULT_TEMPLATE, &spec("qemu", "efi", true)).unwrap();
+        assert_golden("domain-tcg-efi.xml", &xml);
+    }
+
+    #[test]
+    fn render_hostile_values_round_trip_through_xml() {
+        let plain = render(DEFAULT_TEMPLATE, &spec("kvm", "bios", false)).unwrap();
+        let mut hostile = spec("kvm", "bios", false);
+        hostile.name = HOSTILE.to_string();
+        hostile.vmd_name = HOSTILE.to_string();
+        hostile.disks[0].path = HOSTILE.to_string();
+        hostile.nics[0].network = Some(HOSTILE.to_string());
+
+        let xml = render(DEFAULT_TEMPLATE, &hostile).unwrap();
+
+        // Raw line breaks in attributes would reach libvirt as spaces.
+        assert_eq!(xml.lines().count(), plain.lines().count(), "{xml}");
+        assert!(!xml.contains("]]>"), "{xml}");
+        assert_eq!(element_text(&xml, "name"), HOSTILE);
+        assert_eq!(attribute_values(&xml, "vmd:vmd", "name"), [HOSTILE]);
+        assert_eq!(attribute_values(&xml, "source", "file")[0], HOSTILE);
+        assert_eq!(attribute_values(&xml, "source", "network"), [HOSTILE]);
+    }
+
+    #[test]
+    fn render_value_with_control_character_fails_naming_it() {
+        let mut spec = spec("kvm", "bios", false);
+        spec.vmd_name = "web\u{1}01".to_string();
+
+        let (line, message) = template_error_line(render(DEFAULT_TEMPLATE, &spec));
+
+        assert!(line.is_some(), "{message}");
+        assert!(message.contains("U+0001"), "{message}");
+    }
+
+    #[test]
+    fn render_network_nic_without_network_fails() {
+        let mut spec = spec("kvm", "bios", false);
+        spec.nics[0].network = None;
+
+        let (line, message) = template_error_line(render(DEFAULT_TEMPLATE, &spec));
+
+        assert!(line.is_some(), "{message}");
+        assert!(message.contains("none"), "{message}");
+    }
+
+    #[test]
+    fn render_syntax_error_fails_naming_template_and_line() {
+        let template = "<domain>\n  {% if %}\n</domain>\n";
+
+        let result = render_named("my.xml", template, &spec("kvm", "bios", false));
+
+        let (line, message) = template_error_line(result);
+        assert_eq!(line, Some(2));
+        assert!(
+            message.starts_with("template my.xml failed at line 2: syntax error"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn render_undefined_variable_fails_naming_line() {
+        let template =
+            "<domain>\n  <name>{{ name }}</name>\n  <title>{{ titel }}</title>\n</domain>\n";
+
+        let (line, message) = template_error_line(render(template, &spec("kvm", "bios", false)));
+
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.contains("undefined"), "{message}");
+    }
+
+    #[test]
+    fn render_runaway_loops_run_out_of_fuel() {
+        let template = "<domain>{% for i in range(100000) %}{% for j in range(100000) %}\
+                        {% endfor %}{% endfor %}</domain>";
+
+        let result = render(template, &spec("kvm", "bios", false));
+
+        match result {
+            Err(RenderError::Template { source, .. }) => {
+                assert_eq!(source.kind(), ErrorKind::OutOfFuel);
+            }
+            other => panic!("expected running out of fuel, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn render_mismatched_tag_fails_naming_output_line() {
+        let template = "<domain>\n  <name>{{ name }}</nam>\n</domain>\n";
+
+        let err = render_named("my.xml", template, &spec("kvm", "bios", false)).unwrap_err();
+
+        let message = err.to_string();
+        assert!(
+            matches!(err, RenderError::Malformed { line: 2, .. }),
+            "{message}"
+        );
+        assert!(
+            message.starts_with("template my.xml did not render well-formed XML: output line 2"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn render_unclosed_root_fails() {
+        let err = render("<domain>\n<name/>\n", &spec("kvm", "bios", false)).unwrap_err();
+
+        assert!(err.to_string().contains("<domain> is not closed"), "{err}");
+    }
+
+    #[test]
+    fn render_doctype_fails() {
+        let template = "<!DOCTYPE domain [<!ENTITY e \"x\">]>\n<domain>&e;</domain>\n";
+
+        let err = render(template, &spec("kvm", "bios", false)).unwrap_err();
+
+        assert!(
+            matches!(err, RenderError::Malformed { line: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("DOCTYPE"), "{err}");
+    }
+
+    #[test]
+    fn render_two_roots_fail() {
+        let err = render("<domain/>\n<domain/>\n", &spec("kvm", "bios", false)).unwrap_err();
+
+        assert!(
+            matches!(err, RenderError::Malformed { line: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn render_default_test_driver_defines_and_undefines() {
+        let xml = render(DEFAULT_TEMPLATE, &spec("test", "bios", true)).unwrap();
+        let conn = virt::connect::Connect::open(Some("test:///default")).unwrap();
+
+        let domain = conn
+            .define_domain_xml_flags(&xml, virt::sys::VIR_DOMAIN_DEFINE_VALIDATE)
+            .unwrap();
+
+        assert_eq!(domain.name().unwrap(), "vmd-web01");
+        let metadata = domain
+            .metadata(
+                virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
+                Some("https://vmd.dev/xmlns/domain/1"),
+                0,
+            )
+            .unwrap();
+        assert!(metadata.contains(VMD_ID), "{metadata}");
+        domain.undefine().unwrap();
+    }
+
+    #[test]
+    fn disk_serial_same_ids_is_stable() {
+        let vmd = uuid::Uuid::parse_str(VMD_ID).unwrap();
+
+        assert_eq!(disk_serial(&vmd, "vmdisk1"), disk_serial(&vmd, "vmdisk1"));
+        // Pinned: a changed serial would change what deployed guests see.
+        assert_eq!(disk_serial(&vmd, "vmdisk1"), "vmd-393a175f09d64f9c");
+    }
+
+    #[test]
+    fn disk_serial_other_disk_or_vmd_differs() {
+        let vmd = uuid::Uuid::parse_str(VMD_ID).unwrap();
+        let other = uuid::Uuid::parse_str("6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b").unwrap();
+
+        assert_ne!(disk_serial(&vmd, "vmdisk1"), disk_serial(&vmd, "vmdisk2"));
+        assert_ne!(disk_serial(&vmd, "vmdisk1"), disk_serial(&other, "vmdisk1"));
+    }
+
+    #[test]
+    fn disk_serial_any_disk_id_is_short_and_plain() {
+        let vmd = uuid::Uuid::parse_str(VMD_ID).unwrap();
+        for disk_id in ["", "vmdisk1", HOSTILE, &"x".repeat(10_000)] {
+            let serial = disk_serial(&vmd, disk_id);
+
+            assert_eq!(serial.len(), 20, "{serial}");
+            assert!(serial.starts_with("vmd-"), "{serial}");
+            assert!(serial
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        }
+    }
+
+    #[test]
+    fn domain_name_prefixes_vmd() {
+        assert_eq!(domain_name("web01"), "vmd-web01");
+    }
+
+    #[test]
+    fn sd_name_units_follow_kernel_scheme() {
+        assert_eq!(sd_name(0), "sda");
+        assert_eq!(sd_name(25), "sdz");
+        assert_eq!(sd_name(26), "sdaa");
+        assert_eq!(sd_name(701), "sdzz");
+        assert_eq!(sd_name(702), "sdaaa");
+        assert_eq!(sd_name(u32::MAX), "sdmwlqkwv");
+    }
+}

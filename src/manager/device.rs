@@ -1,0 +1,372 @@
+//! `create` (a blank container), `attach` (its volumes exist on the host) and `device
+//! add/remove` (one device, with or without the running guest).
+
+use serde::Serialize;
+
+use super::deploy::render::disk_serial;
+use super::{Error, StorageManager};
+use crate::host::{DomainState, Host, HostErrorKind};
+use crate::vmd::catalog::{Catalog, CatalogError};
+use crate::vmd::{
+    now_rfc3339, Disk, DiskFormat, Firmware, Hardware, Kind, Network, PoolName, Role, State, Vmd,
+    VmdId, VmdName, VolumeName, CATALOG_VERSION,
+};
+
+/// A blank VMD to create.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// Its name.
+    pub name: VmdName,
+    /// OS disk size in bytes.
+    pub os_disk: u64,
+    /// Data disk sizes in bytes.
+    pub data_disks: Vec<u64>,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// The pool for its volumes; vmd's default pool when none.
+    pub pool: Option<PoolName>,
+}
+
+/// A device to add.
+#[derive(Debug, Clone)]
+pub struct AddDeviceRequest {
+    /// The instance.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its role (`data` or `swap`).
+    pub role: Role,
+    /// Its pool; the OS disk's pool when none.
+    pub pool: Option<PoolName>,
+    /// Also attach it to the running guest.
+    pub live: bool,
+}
+
+/// One device as `attach` found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachedDevice {
+    /// The device id.
+    pub id: String,
+    /// Its pool.
+    pub pool: PoolName,
+    /// Its volume.
+    pub volume: VolumeName,
+    /// The volume's path on the host.
+    pub path: String,
+}
+
+/// The first volume index of vmd's scheme not used by the VMD's disks.
+fn free_index(vmd: &Vmd) -> usize {
+    (0..)
+        .find(|i| {
+            !vmd.disks
+                .iter()
+                .any(|d| d.volume.as_str().contains(&format!("-d{i}.")))
+        })
+        .unwrap_or(vmd.disks.len())
+}
+
+/// The `<disk>` element of one device, escaped by the serializer.
+fn disk_xml(d: &Disk) -> String {
+    #[derive(Serialize)]
+    #[serde(rename = "disk")]
+    struct DiskXml<'a> {
+        #[serde(rename = "@type")]
+        kind: &'static str,
+        #[serde(rename = "@device")]
+        device: &'static str,
+        driver: Driver,
+        source: Source<'a>,
+        target: Target,
+        serial: &'a str,
+        address: Address,
+    }
+    #[derive(Serialize)]
+    struct Driver {
+        #[serde(rename = "@name")]
+        name: &'static str,
+        #[serde(rename = "@type")]
+        kind: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Source<'a> {
+        #[serde(rename = "@file")]
+        file: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Target {
+        #[serde(rename = "@dev")]
+        dev: String,
+        #[serde(rename = "@bus")]
+        bus: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Address {
+        #[serde(rename = "@type")]
+        kind: &'static str,
+        #[serde(rename = "@controller")]
+        controller: u32,
+        #[serde(rename = "@bus")]
+        bus: u32,
+        #[serde(rename = "@target")]
+        target: u32,
+        #[serde(rename = "@unit")]
+        unit: u32,
+    }
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let dev = format!("sd{}", letters[d.unit as usize % 26] as char);
+    quick_xml::se::to_string(&DiskXml {
+        kind: "file",
+        device: "disk",
+        driver: Driver {
+            name: "qemu",
+            kind: d.format.as_str(),
+        },
+        source: Source { file: &d.path },
+        target: Target { dev, bus: "scsi" },
+        serial: d.serial.as_deref().unwrap_or_default(),
+        address: Address {
+            kind: "drive",
+            controller: 0,
+            bus: 0,
+            target: 0,
+            unit: d.unit,
+        },
+    })
+    .unwrap_or_default()
+}
+
+impl StorageManager {
+    /// Creates a blank instance with new, empty devices.
+    pub async fn create(&self, req: CreateRequest) -> Result<Vmd, Error> {
+        let state_dir = self.config.state_dir.clone();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            if catalog.name_taken(req.name.as_str())? {
+                return Err(CatalogError::NameTaken(req.name.to_string()).into());
+            }
+            let pool = match req.pool.clone() {
+                Some(p) => p,
+                None => {
+                    let p = PoolName::default_pool();
+                    let dir = state_dir.join("pools").join(p.as_str());
+                    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                        action: "create",
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    host.ensure_dir_pool(&p, &dir)?;
+                    p
+                }
+            };
+            let id = VmdId::new();
+            let sizes = std::iter::once((Role::Os, req.os_disk))
+                .chain(req.data_disks.iter().map(|s| (Role::Data, *s)));
+            let mut disks: Vec<Disk> = Vec::new();
+            let mut made: Vec<VolumeName> = Vec::new();
+            let result = (|| {
+                for (index, (role, size)) in sizes.enumerate() {
+                    let volume = VolumeName::for_disk(&id, index, "qcow2");
+                    let info = host.create_volume(&pool, &volume, size, "qcow2")?;
+                    made.push(volume.clone());
+                    let disk_id = if role == Role::Os {
+                        "os".to_string()
+                    } else {
+                        format!("data{index}")
+                    };
+                    disks.push(Disk {
+                        serial: Some(disk_serial(&id.uuid(), &disk_id)),
+                        id: disk_id,
+                        role,
+                        bus: "scsi".to_string(),
+                        unit: index as u32,
+                        capacity_bytes: size,
+                        format: DiskFormat::Qcow2,
+                        pool: pool.clone(),
+                        volume,
+                        path: info.path,
+                        backing: None,
+                    });
+                }
+                let vmd = Vmd {
+                    version: CATALOG_VERSION,
+                    id,
+                    name: req.name.clone(),
+                    kind: Kind::Instance,
+                    state: State::Cloned,
+                    created: now_rfc3339(),
+                    parent: None,
+                    source: None,
+                    hardware: Hardware {
+                        vcpus: req.vcpus,
+                        memory_mib: req.memory_mib,
+                        firmware: Firmware::Bios,
+                        os_type: None,
+                    },
+                    networks: vec![Network {
+                        name: "default".to_string(),
+                        model: None,
+                    }],
+                    properties: Vec::new(),
+                    disks: disks.clone(),
+                    descriptor: None,
+                    deployment: None,
+                    snapshots: Vec::new(),
+                };
+                let lock = catalog.lock()?;
+                catalog.insert(&vmd, &lock)?;
+                Ok(vmd)
+            })();
+            if result.is_err() {
+                for v in made.iter().rev() {
+                    let _ = host.delete_volume(&pool, v);
+                }
+            }
+            result
+        })
+        .await
+    }
+
+    /// Makes sure every volume of a VMD exists in its pool on the host (starting vmd's
+    /// default pool if it is defined but stopped) and reports where each one is.
+    pub async fn attach(&self, name: &str) -> Result<Vec<AttachedDevice>, Error> {
+        let state_dir = self.config.state_dir.clone();
+        let name = name.to_string();
+        self.with_host(move |host| {
+            let vmd = Catalog::open(&state_dir)?.get(&name)?;
+            let mut out = Vec::new();
+            let mut missing = Vec::new();
+            for d in &vmd.disks {
+                if d.pool == PoolName::default_pool() {
+                    let dir = state_dir.join("pools").join(d.pool.as_str());
+                    host.ensure_dir_pool(&d.pool, &dir)?;
+                } else {
+                    host.pool(&d.pool)?;
+                }
+                match host.volume(&d.pool, &d.volume) {
+                    Ok(info) => out.push(AttachedDevice {
+                        id: d.id.clone(),
+                        pool: d.pool.clone(),
+                        volume: d.volume.clone(),
+                        path: info.path,
+                    }),
+                    Err(e) if e.kind() == HostErrorKind::NotFound => {
+                        missing.push(format!("{}/{}", d.pool, d.volume));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !missing.is_empty() {
+                return Err(Error::NotFound(format!(
+                    "{}: volumes missing on the host: {}",
+                    vmd.name,
+                    missing.join(", ")
+                )));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Adds a new blank device to an instance, and to its domain when deployed.
+    pub async fn add_device(&self, req: AddDeviceRequest) -> Result<Disk, Error> {
+        let state_dir = self.config.state_dir.clone();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let mut vmd = catalog.get(&req.name)?;
+            if vmd.kind == Kind::Master {
+                return Err(Error::Request(format!(
+                    "{} is a master: it is read-only",
+                    vmd.name
+                )));
+            }
+            let index = free_index(&vmd);
+            let unit = vmd.disks.iter().map(|d| d.unit + 1).max().unwrap_or(0);
+            if unit > 255 {
+                return Err(Error::Request(format!(
+                    "{} has no free SCSI unit",
+                    vmd.name
+                )));
+            }
+            let pool = req
+                .pool
+                .clone()
+                .or_else(|| vmd.disks.first().map(|d| d.pool.clone()))
+                .unwrap_or_else(PoolName::default_pool);
+            let volume = VolumeName::for_disk(&vmd.id, index, "qcow2");
+            let info = host.create_volume(&pool, &volume, req.size, "qcow2")?;
+            let id = format!("disk{index}");
+            let disk = Disk {
+                serial: Some(disk_serial(&vmd.id.uuid(), &id)),
+                id,
+                role: req.role,
+                bus: "scsi".to_string(),
+                unit,
+                capacity_bytes: req.size,
+                format: DiskFormat::Qcow2,
+                pool: pool.clone(),
+                volume: volume.clone(),
+                path: info.path,
+                backing: None,
+            };
+            if vmd.state == State::Deployed {
+                let live = req.live
+                    && matches!(
+                        host.domain_state(&vmd.id.uuid())?,
+                        Some(DomainState::Running | DomainState::Paused)
+                    );
+                if let Err(e) = host.attach_device(&vmd.id.uuid(), &disk_xml(&disk), live) {
+                    let _ = host.delete_volume(&pool, &volume);
+                    return Err(e.into());
+                }
+            }
+            vmd.disks.push(disk.clone());
+            catalog.write(&vmd)?;
+            Ok(disk)
+        })
+        .await
+    }
+
+    /// Removes a device from an instance (and its domain), deleting its volume.
+    pub async fn remove_device(&self, name: &str, device: &str, live: bool) -> Result<(), Error> {
+        let state_dir = self.config.state_dir.clone();
+        let name = name.to_string();
+        let device = device.to_string();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let mut vmd = catalog.get(&name)?;
+            let pos = vmd
+                .disks
+                .iter()
+                .position(|d| d.id == device)
+                .ok_or_else(|| Error::NotFound(format!("{} has no device {device}", vmd.name)))?;
+            let disk = vmd.disks[pos].clone();
+            if disk.role == Role::Os {
+                return Err(Error::Request(format!(
+                    "{device} is the OS disk of {}; it cannot be removed",
+                    vmd.name
+                )));
+            }
+            if vmd.state == State::Deployed {
+                let running = matches!(
+                    host.domain_state(&vmd.id.uuid())?,
+                    Some(DomainState::Running | DomainState::Paused)
+                );
+                if running && !live {
+                    return Err(Error::Busy(format!(
+                        "{} is running: remove {device} with --live, or stop it first",
+                        vmd.name
+                    )));
+                }
+                host.detach_device(&vmd.id.uuid(), &disk_xml(&disk), running)?;
+            }
+            vmd.disks.remove(pos);
+            catalog.write(&vmd)?;
+            host.delete_volume(&disk.pool, &disk.volume)?;
+            Ok(())
+        })
+        .await
+    }
+}

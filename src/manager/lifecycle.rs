@@ -1,0 +1,183 @@
+//! `undeploy` (optionally capturing the instance as a new master) and `redeploy`.
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::deploy::{undeploy_domain, DeployRequest, Status, StopOptions};
+use super::{Error, StorageManager};
+use crate::host::Host;
+use crate::image::inspect;
+use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
+use crate::image::ImageFormat;
+use crate::vmd::catalog::{Catalog, CatalogError};
+use crate::vmd::{
+    now_rfc3339, Disk, DiskFormat, Kind, PoolName, State, Vmd, VmdId, VmdName, VolumeName,
+    CATALOG_VERSION,
+};
+
+/// How to undeploy.
+#[derive(Debug, Clone, Default)]
+pub struct UndeployRequest {
+    /// The instance, by name or id.
+    pub name: String,
+    /// Also capture the instance's current disks as a new standalone master of this name.
+    pub as_master: Option<VmdName>,
+    /// Shutdown timeout and force.
+    pub stop: StopOptions,
+}
+
+/// Copies every disk of `vmd` into new standalone volumes (backing chains flattened,
+/// snapshots left behind) and records them as a new master.
+fn capture_master(
+    host: &dyn Host,
+    qemu_img: &QemuImg,
+    catalog: &Catalog,
+    vmd: &Vmd,
+    name: &VmdName,
+) -> Result<Vmd, Error> {
+    if catalog.name_taken(name.as_str())? {
+        return Err(CatalogError::NameTaken(name.to_string()).into());
+    }
+    let id = VmdId::new();
+    let mut created: Vec<(PoolName, VolumeName)> = Vec::new();
+    let result = (|| {
+        let mut disks = Vec::new();
+        for (index, d) in vmd.disks.iter().enumerate() {
+            let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
+            let info = host.create_volume(&d.pool, &volume, d.capacity_bytes, "qcow2")?;
+            created.push((d.pool.clone(), volume.clone()));
+            let opts = ConvertOptions {
+                limits: Limits::convert_for(d.capacity_bytes),
+                target_exists: true,
+            };
+            qemu_img.convert(
+                std::path::Path::new(&d.path),
+                image_format(d.format),
+                std::path::Path::new(&info.path),
+                ImageFormat::Qcow2,
+                &opts,
+            )?;
+            let check = inspect::inspect_path(std::path::Path::new(&info.path))?;
+            if check.virtual_size != d.capacity_bytes {
+                return Err(Error::Rejected(format!(
+                    "captured volume {volume} has {} bytes, not {}",
+                    check.virtual_size, d.capacity_bytes
+                )));
+            }
+            std::fs::set_permissions(&info.path, std::fs::Permissions::from_mode(0o444)).map_err(
+                |source| Error::Io {
+                    action: "make read-only",
+                    path: info.path.clone().into(),
+                    source,
+                },
+            )?;
+            disks.push(Disk {
+                path: info.path,
+                volume,
+                backing: None,
+                serial: None,
+                format: DiskFormat::Qcow2,
+                ..d.clone()
+            });
+        }
+        let master = Vmd {
+            version: CATALOG_VERSION,
+            id,
+            name: name.clone(),
+            kind: Kind::Master,
+            state: State::Ready,
+            created: now_rfc3339(),
+            parent: None,
+            source: None,
+            hardware: vmd.hardware.clone(),
+            networks: vmd.networks.clone(),
+            properties: vmd.properties.clone(),
+            disks,
+            descriptor: vmd.descriptor.clone(),
+            deployment: None,
+            snapshots: Vec::new(),
+        };
+        let lock = catalog.lock()?;
+        catalog.insert(&master, &lock)?;
+        Ok(master)
+    })();
+    if result.is_err() {
+        for (pool, vol) in created.iter().rev() {
+            let _ = host.delete_volume(pool, vol);
+        }
+    }
+    result
+}
+
+fn image_format(f: DiskFormat) -> ImageFormat {
+    match f {
+        DiskFormat::Qcow2 => ImageFormat::Qcow2,
+        DiskFormat::Raw => ImageFormat::Raw,
+    }
+}
+
+impl StorageManager {
+    /// Undeploys an instance: ACPI shutdown, power off after the timeout, undefine; disks
+    /// and snapshots are kept. Undeploying an undeployed instance does nothing. With
+    /// `as_master`, the instance's current disks also become a new standalone master.
+    pub async fn undeploy(&self, req: UndeployRequest) -> Result<(Status, Option<Vmd>), Error> {
+        let state_dir = self.config.state_dir.clone();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let mut vmd = catalog.get(&req.name)?;
+            if vmd.kind == Kind::Master {
+                return Err(Error::Request(format!(
+                    "{} is a master and is never deployed",
+                    vmd.name
+                )));
+            }
+            if let Some(name) = &req.as_master {
+                if catalog.name_taken(name.as_str())? {
+                    return Err(CatalogError::NameTaken(name.to_string()).into());
+                }
+            }
+            undeploy_domain(host, &catalog, &mut vmd, req.stop)?;
+            let master = match &req.as_master {
+                Some(name) => Some(capture_master(
+                    host,
+                    &super::qemu_img()?,
+                    &catalog,
+                    &vmd,
+                    name,
+                )?),
+                None => None,
+            };
+            let status = Status {
+                name: vmd.name.to_string(),
+                state: vmd.state,
+                domain: None,
+            };
+            Ok((status, master))
+        })
+        .await
+    }
+
+    /// Deploys an undeployed instance again as it was deployed before, optionally reverting
+    /// it to a snapshot first, and optionally starting it.
+    pub async fn redeploy(
+        &self,
+        name: &str,
+        snapshot: Option<String>,
+        start: bool,
+    ) -> Result<Status, Error> {
+        let mut status = self
+            .deploy(DeployRequest {
+                name: name.to_string(),
+                start: false,
+                ..DeployRequest::default()
+            })
+            .await?;
+        if let Some(snap) = snapshot {
+            // After the domain is defined, so that a snapshot with memory resumes the guest.
+            status = self.revert(name, &snap).await?;
+        }
+        if start && status.state != State::Running {
+            return self.start(name).await;
+        }
+        Ok(status)
+    }
+}

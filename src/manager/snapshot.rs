@@ -1,0 +1,245 @@
+//! Snapshots of a whole VMD: every disk at one instant, and with `--memory` the guest's
+//! memory too. They are qcow2 internal snapshots, so backing chains never grow.
+//!
+//! A running domain is snapshotted through libvirt (QEMU pauses the guest while it saves the
+//! disks' state and its memory); vmd records libvirt's description and drops libvirt's own
+//! metadata, so the domain can be undefined and redefined freely. A domain that is off (or
+//! not defined) is snapshotted disk by disk with `qemu-img`, which is atomic as nothing runs.
+
+use serde::Serialize;
+
+use super::deploy::{stop_domain, Status, StopOptions};
+use super::{Error, StorageManager};
+use crate::host::{DomainState, Host};
+use crate::image::qemu_img::QemuImg;
+use crate::image::ImageFormat;
+use crate::vmd::catalog::Catalog;
+use crate::vmd::{now_rfc3339, DiskFormat, Kind, Snapshot, State, Vmd, VmdName};
+
+/// One snapshot, as `vmd snapshots` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotInfo {
+    /// Its name.
+    pub name: String,
+    /// When it was taken.
+    pub created: String,
+    /// Whether reverting restores memory.
+    pub memory: bool,
+}
+
+impl From<&Snapshot> for SnapshotInfo {
+    fn from(s: &Snapshot) -> Self {
+        Self {
+            name: s.name.clone(),
+            created: s.created.clone(),
+            memory: s.memory,
+        }
+    }
+}
+
+fn running(host: &dyn Host, vmd: &Vmd) -> Result<bool, Error> {
+    if vmd.state != State::Deployed {
+        return Ok(false);
+    }
+    Ok(matches!(
+        host.domain_state(&vmd.id.uuid())?,
+        Some(DomainState::Running | DomainState::Paused)
+    ))
+}
+
+fn check_snapshottable(vmd: &Vmd) -> Result<(), Error> {
+    if vmd.kind == Kind::Master {
+        return Err(Error::Request(format!(
+            "{} is a master: masters are read-only and have no snapshots",
+            vmd.name
+        )));
+    }
+    if let Some(d) = vmd.disks.iter().find(|d| d.format != DiskFormat::Qcow2) {
+        return Err(Error::Request(format!(
+            "disk {} of {} is {}: snapshots need qcow2 disks",
+            d.id,
+            vmd.name,
+            d.format.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Applies snapshot `name` on every disk of a VMD whose domain is off.
+fn apply_offline(qemu_img: &QemuImg, vmd: &Vmd, name: &str) -> Result<(), Error> {
+    for d in &vmd.disks {
+        qemu_img.snapshot_apply(std::path::Path::new(&d.path), ImageFormat::Qcow2, name)?;
+    }
+    Ok(())
+}
+
+impl StorageManager {
+    /// Snapshots every disk of an instance at one instant (and its memory, with `memory`).
+    pub async fn snapshot(
+        &self,
+        name: &str,
+        snapshot: Option<String>,
+        memory: bool,
+    ) -> Result<SnapshotInfo, Error> {
+        let state_dir = self.config.state_dir.clone();
+        let name = name.to_string();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let mut vmd = catalog.get(&name)?;
+            check_snapshottable(&vmd)?;
+            let snap = match snapshot {
+                Some(s) => s,
+                None => format!("snap{}", vmd.snapshots.len() + 1),
+            };
+            // Snapshot names reach qemu-img and libvirt: same rules as VMD names.
+            snap.parse::<VmdName>()
+                .map_err(|e| Error::Request(e.to_string().replace("VMD name", "snapshot name")))?;
+            if vmd.snapshots.iter().any(|s| s.name == snap) {
+                return Err(Error::Busy(format!(
+                    "{} already has a snapshot named {snap}",
+                    vmd.name
+                )));
+            }
+            let libvirt_xml = if running(host, &vmd)? {
+                let xml = format!(
+                    "<domainsnapshot><name>{snap}</name><description>vmd snapshot of {}\
+                     </description></domainsnapshot>",
+                    vmd.name
+                );
+                Some(host.snapshot_create(&vmd.id.uuid(), &xml)?)
+            } else {
+                if memory {
+                    return Err(Error::Request(format!(
+                        "{} is not running: there is no memory to capture",
+                        vmd.name
+                    )));
+                }
+                let qemu_img = super::qemu_img()?;
+                let mut done = Vec::new();
+                for d in &vmd.disks {
+                    let path = std::path::Path::new(&d.path);
+                    if let Err(e) = qemu_img.snapshot_create(path, ImageFormat::Qcow2, &snap) {
+                        for p in done {
+                            let _ = qemu_img.snapshot_delete(p, ImageFormat::Qcow2, &snap);
+                        }
+                        return Err(e.into());
+                    }
+                    done.push(path);
+                }
+                None
+            };
+            let record = Snapshot {
+                name: snap,
+                created: now_rfc3339(),
+                memory: memory && libvirt_xml.is_some(),
+                libvirt_xml,
+            };
+            let info = SnapshotInfo::from(&record);
+            vmd.snapshots.push(record);
+            catalog.write(&vmd)?;
+            Ok(info)
+        })
+        .await
+    }
+
+    /// The snapshots of a VMD, oldest first.
+    pub async fn snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>, Error> {
+        let vmd = self.catalog()?.get(name)?;
+        Ok(vmd.snapshots.iter().map(SnapshotInfo::from).collect())
+    }
+
+    /// Reverts every disk (and, for a snapshot with memory, the running guest) to a
+    /// snapshot, whether the VM runs or not. A disk-only revert leaves the VM off.
+    pub async fn revert(&self, name: &str, snapshot: &str) -> Result<Status, Error> {
+        let state_dir = self.config.state_dir.clone();
+        let name = name.to_string();
+        let snapshot = snapshot.to_string();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let vmd = catalog.get(&name)?;
+            check_snapshottable(&vmd)?;
+            let snap = vmd
+                .snapshots
+                .iter()
+                .find(|s| s.name == snapshot)
+                .ok_or_else(|| {
+                    Error::NotFound(format!("{} has no snapshot named {snapshot}", vmd.name))
+                })?;
+            let defined = vmd.state == State::Deployed;
+            match (&snap.libvirt_xml, snap.memory && defined) {
+                (Some(xml), true) => host.snapshot_revert(&vmd.id.uuid(), xml)?,
+                _ => {
+                    if defined {
+                        // The current state is being discarded: no need to ask the guest.
+                        stop_domain(
+                            host,
+                            &vmd,
+                            StopOptions {
+                                force: true,
+                                ..StopOptions::default()
+                            },
+                            true,
+                        )?;
+                    }
+                    apply_offline(&super::qemu_img()?, &vmd, &snap.name)?;
+                }
+            }
+            let domain = if defined {
+                host.domain_state(&vmd.id.uuid())?
+            } else {
+                None
+            };
+            Ok(Status {
+                name: vmd.name.to_string(),
+                state: super::deploy::live_state(&vmd, domain),
+                domain: vmd
+                    .deployment
+                    .as_ref()
+                    .filter(|_| defined)
+                    .map(|d| d.domain.clone()),
+            })
+        })
+        .await
+    }
+
+    /// Deletes a snapshot. The disks' current state is untouched: deleting a snapshot never
+    /// loses data.
+    pub async fn delete_snapshot(&self, name: &str, snapshot: &str) -> Result<(), Error> {
+        let state_dir = self.config.state_dir.clone();
+        let name = name.to_string();
+        let snapshot = snapshot.to_string();
+        self.with_host(move |host| {
+            let catalog = Catalog::open(&state_dir)?;
+            let mut vmd = catalog.get(&name)?;
+            let Some(pos) = vmd.snapshots.iter().position(|s| s.name == snapshot) else {
+                return Ok(());
+            };
+            let snap = vmd.snapshots[pos].clone();
+            if running(host, &vmd)? {
+                match &snap.libvirt_xml {
+                    Some(xml) => host.snapshot_delete(&vmd.id.uuid(), xml)?,
+                    None => {
+                        return Err(Error::Busy(format!(
+                            "snapshot {snapshot} was taken while {} was off: stop it to delete \
+                             the snapshot",
+                            vmd.name
+                        )))
+                    }
+                }
+            } else {
+                let qemu_img = super::qemu_img()?;
+                for d in &vmd.disks {
+                    let path = std::path::Path::new(&d.path);
+                    let present = qemu_img.snapshot_list(path, ImageFormat::Qcow2)?;
+                    if present.contains(&snap.name) {
+                        qemu_img.snapshot_delete(path, ImageFormat::Qcow2, &snap.name)?;
+                    }
+                }
+            }
+            vmd.snapshots.remove(pos);
+            catalog.write(&vmd)?;
+            Ok(())
+        })
+        .await
+    }
+}
