@@ -43,6 +43,10 @@ impl LibvirtHost {
             .is_active()
             .map_err(|e| call_error("virStoragePoolIsActive", name.as_str(), e))?;
         if !active {
+            // A stopped pool's directory may be gone (a cleaned-up state directory): building
+            // a dir pool only creates its directory when missing.
+            pool.build(0)
+                .map_err(|e| call_error("virStoragePoolBuild", name.as_str(), e))?;
             pool.create(0)
                 .map_err(|e| call_error("virStoragePoolCreate", name.as_str(), e))?;
         }
