@@ -73,6 +73,14 @@ struct Capacity {
 struct VolumeTarget {
     format: Format,
     permissions: Permissions,
+    /// qcow2 only: libvirt writes qcow2 v2 (compat 0.10) unless told; v3 has zero clusters
+    /// and lazy refcounts, and is what qemu-img makes by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compat: Option<Text<&'static str>>,
+}
+
+fn compat_for(format: &str) -> Option<Text<&'static str>> {
+    (format == "qcow2").then_some(Text { value: "1.1" })
 }
 
 #[derive(Serialize)]
@@ -94,6 +102,7 @@ pub fn volume(name: &str, capacity: u64, format: &'static str) -> String {
             permissions: Permissions {
                 mode: Text { value: "0600" },
             },
+            compat: compat_for(format),
         },
         backing_store: None,
     })
@@ -119,6 +128,7 @@ pub fn overlay_volume(
             permissions: Permissions {
                 mode: Text { value: "0600" },
             },
+            compat: compat_for("qcow2"),
         },
         backing_store: Some(BackingStore {
             path: Text {
@@ -165,7 +175,7 @@ mod tests {
             volume("vmd-x-d0.qcow2", 67108864, "qcow2"),
             "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
              <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
-             </target></volume>"
+             <compat>1.1</compat></target></volume>"
         );
     }
 
@@ -180,7 +190,7 @@ mod tests {
             ),
             "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
              <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
-             </target><backingStore><path>/var/lib/vmd/pools/vmd/vmd-m-d0.qcow2</path>\
+             <compat>1.1</compat></target><backingStore><path>/var/lib/vmd/pools/vmd/vmd-m-d0.qcow2</path>\
              <format type=\"qcow2\"/></backingStore></volume>"
         );
     }
