@@ -138,6 +138,15 @@ fn lifecycle_clone_deploy_snapshot_undeploy_redeploy_capture_and_delete() {
     let snaps: serde_json::Value =
         serde_json::from_str(&lab.vmd(&["snapshots", &a, "--json"])).unwrap();
     assert_eq!(snaps[0]["name"], "s1");
+    let shown = lab.show(&a);
+    assert_eq!(shown["domain"], format!("vmd-{a}"));
+    assert_eq!(
+        shown["parent"].as_str().unwrap(),
+        lab.show(&tiny)["id"].as_str().unwrap()
+    );
+    assert_eq!(shown["snapshots"][0]["name"], "s1");
+    assert_eq!(shown["snapshots"][0]["memory"], false);
+    assert!(shown["snapshots"][0].get("libvirt_xml").is_none());
 
     // 3. undeploy/redeploy keeps the disks; a captured master carries a's state on.
     lab.vmd(&["undeploy", &a]);
@@ -169,4 +178,46 @@ fn lifecycle_clone_deploy_snapshot_undeploy_redeploy_capture_and_delete() {
         .unwrap();
     let domains = String::from_utf8_lossy(&domains.stdout);
     assert!(!domains.contains(&lab.tag), "domains left: {domains}");
+}
+
+#[test]
+fn lifecycle_running_guest_memory_snapshot_revert_resumes_it_and_devices_attach_live() {
+    let lab = Lab::new("mem");
+    let vm = lab.name("vm");
+    // A blank instance boots into the BIOS and keeps running: a guest that never stops.
+    lab.vmd(&["create", &vm, "--os-disk", "64M", "--memory", "256"]);
+    lab.vmd(&["deploy", &vm, "--start"]);
+    assert_eq!(lab.state(&vm), "running");
+
+    let snap: serde_json::Value =
+        serde_json::from_str(&lab.vmd(&["snapshot", &vm, "m1", "--memory", "--json"])).unwrap();
+    assert_eq!(snap["memory"], true);
+    assert_eq!(
+        lab.state(&vm),
+        "running",
+        "the guest runs on after the snapshot"
+    );
+
+    lab.vmd(&["stop", &vm, "--force"]);
+    assert_eq!(lab.state(&vm), "deployed");
+    lab.vmd(&["revert", &vm, "m1"]);
+    assert_eq!(
+        lab.state(&vm),
+        "running",
+        "a memory snapshot resumes the guest"
+    );
+
+    let added: serde_json::Value = serde_json::from_str(
+        &lab.vmd(&["device", "add", &vm, "--size", "16M", "--live", "--json"]),
+    )
+    .unwrap();
+    let id = added["id"].as_str().unwrap().to_string();
+    assert_eq!(lab.show(&vm)["disks"].as_array().unwrap().len(), 2);
+    lab.vmd(&["device", "remove", &vm, &id, "--live"]);
+    assert_eq!(lab.show(&vm)["disks"].as_array().unwrap().len(), 1);
+
+    lab.vmd(&["snapshots", &vm, "--delete", "m1"]);
+    assert_eq!(lab.show(&vm)["snapshots"].as_array().unwrap().len(), 0);
+    lab.vmd(&["delete", &vm, "--force"]);
+    assert!(lab.env.volumes().is_empty(), "{:?}", lab.env.volumes());
 }

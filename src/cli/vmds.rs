@@ -29,7 +29,7 @@ pub async fn list(manager: &StorageManager, out: &Output) -> anyhow::Result<()> 
 pub async fn show(manager: &StorageManager, out: &Output, name: &str) -> anyhow::Result<()> {
     let vmd = manager.show(name).await?;
     if out.is_json() {
-        return out.json(&vmd);
+        return out.json(&show_json(&vmd)?);
     }
     out.text(&render(&vmd))
 }
@@ -46,6 +46,30 @@ pub async fn delete(
         return out.json(&serde_json::json!({ "deleted": name }));
     }
     out.text(&format!("deleted {name}\n"))
+}
+
+/// The record as `show --json` gives it: plus `domain` (the libvirt domain while deployed,
+/// else null), minus libvirt's snapshot descriptions, which are vmd's bookkeeping.
+fn show_json(vmd: &Vmd) -> anyhow::Result<serde_json::Value> {
+    let mut doc = serde_json::to_value(vmd)?;
+    let deployed = matches!(
+        vmd.state,
+        vmd::vmd::State::Deployed | vmd::vmd::State::Running | vmd::vmd::State::Paused
+    );
+    let domain = vmd
+        .deployment
+        .as_ref()
+        .filter(|_| deployed)
+        .map(|d| d.domain.clone());
+    doc["domain"] = serde_json::json!(domain);
+    if let Some(snaps) = doc["snapshots"].as_array_mut() {
+        for s in snaps {
+            if let Some(o) = s.as_object_mut() {
+                o.remove("libvirt_xml");
+            }
+        }
+    }
+    Ok(doc)
 }
 
 /// A serde enum's lower-case word, as in the JSON output.
