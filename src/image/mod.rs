@@ -5,7 +5,6 @@ mod format;
 pub mod inspect;
 pub mod qemu_img;
 pub mod sink;
-pub mod slice;
 pub mod stream;
 #[cfg(test)]
 mod test_support;
