@@ -80,8 +80,8 @@ pub mod ovf;
 pub mod vmd;
 
 pub use manager::{
-    AddDeviceRequest, AttachedDevice, CloneRequest, Config, CreateRequest, DeployRequest, Error,
-    ErrorKind, ImportOutcome, ImportPlan, ImportRequest, NoProgress, Placement, PlannedDisk,
-    PlannedSource, Progress, SnapshotInfo, Status, StopOptions, StorageManager, UndeployRequest,
-    VerifyReport, VmdSummary,
+    AddDeviceRequest, AttachedDevice, CloneRequest, Config, CreateRequest, DeployRequest,
+    DoctorReport, Error, ErrorKind, ImportOutcome, ImportPlan, ImportRequest, NoProgress,
+    Placement, PlannedDisk, PlannedSource, Problem, ProblemKind, Progress, SnapshotInfo, Status,
+    StopOptions, StorageManager, UndeployRequest, VerifyReport, VmdSummary, FAULT_STEPS,
 };

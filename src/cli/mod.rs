@@ -2,6 +2,7 @@
 //! statuses. The only module that prints; it calls [`vmd::StorageManager`] and nothing below.
 
 mod device;
+mod doctor;
 mod host;
 mod import;
 mod lifecycle;
@@ -121,6 +122,9 @@ enum Command {
         /// Name or id.
         name: String,
     },
+    /// Find drift between the catalog and the host (orphan volumes and domains, missing
+    /// volumes, stale files) and, with --fix, repair it.
+    Doctor(doctor::DoctorArgs),
     /// Delete a VMD and its volumes (a master only once it has no clones).
     Delete {
         /// Name or id.
@@ -222,6 +226,7 @@ impl Cli {
             Command::List => vmds::list(&manager, &out).await,
             Command::Show { name } => vmds::show(&manager, &out, name).await,
             Command::Delete { name, force } => vmds::delete(&manager, &out, name, *force).await,
+            Command::Doctor(args) => doctor::doctor(args, &manager, &out).await,
             Command::Clone(args) => lifecycle::clone(args, &manager, &out).await,
             Command::Create(args) => device::create(args, &manager, &out).await,
             Command::Attach { name } => device::attach(name, &manager, &out).await,

@@ -270,6 +270,10 @@ impl Host for LibvirtHost {
         self.list_volumes_impl(pool)
     }
 
+    fn active_pools(&self) -> Result<Vec<PoolName>, HostError> {
+        self.active_pools_impl()
+    }
+
     fn create_overlay(
         &self,
         pool: &PoolName,

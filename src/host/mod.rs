@@ -178,6 +178,9 @@ pub trait Host {
     /// Every volume in a pool.
     fn list_volumes(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError>;
 
+    /// The names of the host's active storage pools (`doctor` scans them all for leftovers).
+    fn active_pools(&self) -> Result<Vec<PoolName>, HostError>;
+
     /// Creates a qcow2 overlay volume whose backing store is `backing` (an absolute path of
     /// format `backing_format`), declared explicitly (`virStorageVolCreateXML` with
     /// `<backingStore>`).

@@ -173,7 +173,22 @@ impl LibvirtHost {
         }
     }
 
-    /// `virStoragePoolListAllVolumes`.
+    /// `virConnectListAllStoragePools` with `VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE`: names
+    /// only, so a pool stopped while being listed cannot fail the listing.
+    pub(super) fn active_pools_impl(&self) -> Result<Vec<PoolName>, HostError> {
+        let pools = self
+            .conn()
+            .list_all_storage_pools(sys::VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+            .map_err(|e| call_error("virConnectListAllStoragePools", self.uri(), e))?;
+        let mut names: Vec<PoolName> = pools
+            .iter()
+            .filter_map(|p| p.name().ok()?.parse().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// `virStoragePoolListAllVolumes`. A volume deleted while being listed is left out.
     pub(super) fn list_volumes_impl(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError> {
         let p = self.lookup_pool(pool)?;
         let vols = p
@@ -184,7 +199,11 @@ impl LibvirtHost {
             let name = vol
                 .name()
                 .map_err(|e| call_error("virStorageVolGetName", pool.as_str(), e))?;
-            out.push(volume_info(vol, &name)?);
+            match volume_info(vol, &name) {
+                Ok(info) => out.push(info),
+                Err(e) if e.kind() == HostErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -232,6 +251,21 @@ mod tests {
         host.delete_volume(&pool, &vol).unwrap();
         let err = host.volume(&pool, &vol).unwrap_err();
         assert_eq!(err.kind(), HostErrorKind::NotFound, "{err}");
+    }
+
+    #[test]
+    fn active_pools_lists_running_pools_only() {
+        let host = test_host();
+        let names = host.active_pools().unwrap();
+        assert!(
+            names.iter().any(|n| n.as_str() == "default-pool"),
+            "{names:?}"
+        );
+        let stopped: PoolName = "vmd-unit-stopped".parse().unwrap();
+        host.ensure_dir_pool(&stopped, Path::new("/vmd-unit-stopped"))
+            .unwrap();
+        host.lookup_pool(&stopped).unwrap().destroy().unwrap();
+        assert!(!host.active_pools().unwrap().contains(&stopped));
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::deploy::render::disk_serial;
-use super::{Error, StorageManager};
+use super::rollback::NewVmd;
+use super::{fault, lock_vmd, Error, StorageManager};
 use crate::host::Host;
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::{
@@ -58,27 +59,15 @@ pub struct CloneRequest {
     pub placement: Placement,
 }
 
-/// Removes the volumes a failed clone created.
-struct Created<'h> {
-    host: &'h dyn Host,
-    volumes: Vec<(PoolName, VolumeName)>,
-}
-
-impl Drop for Created<'_> {
-    fn drop(&mut self) {
-        for (pool, vol) in self.volumes.drain(..).rev() {
-            let _ = self.host.delete_volume(&pool, &vol);
-        }
-    }
-}
-
 impl StorageManager {
-    /// Clones a master into a new instance.
+    /// Clones a master into a new instance. The master's lock is held shared for the whole
+    /// clone, so clones of one master run side by side while a delete of the master waits
+    /// for them (and then finds them and refuses).
     pub async fn clone_vmd(&self, req: CloneRequest) -> Result<Vmd, Error> {
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let master = catalog.get(&req.master)?;
+            let (_master_lock, master) = lock_vmd(&catalog, &req.master, true)?;
             if master.kind != Kind::Master {
                 return Err(Error::Request(format!(
                     "{} is an instance, not a master: clone a master (or capture this one with \
@@ -90,10 +79,7 @@ impl StorageManager {
                 return Err(CatalogError::NameTaken(req.name.to_string()).into());
             }
             let id = VmdId::new();
-            let mut created = Created {
-                host,
-                volumes: Vec::new(),
-            };
+            let mut created = NewVmd::begin(host, &catalog, &id)?;
             let mut disks = Vec::with_capacity(master.disks.len());
             for (index, d) in master.disks.iter().enumerate() {
                 let pool = req.placement.pool_for(d.role, &d.pool);
@@ -109,7 +95,8 @@ impl StorageManager {
                         d.format.as_str(),
                     )?
                 };
-                created.volumes.push((pool.clone(), volume.clone()));
+                created.volume(pool.clone(), volume.clone());
+                fault::point("clone.volume-created")?;
                 disks.push(Disk {
                     id: d.id.clone(),
                     role: d.role,
@@ -141,13 +128,14 @@ impl StorageManager {
                 deployment: None,
                 snapshots: Vec::new(),
             };
+            fault::point("clone.before-commit")?;
+            // No delete of the master can have run meanwhile: it needs the master's lock
+            // exclusively, so its volumes are still there under the overlays.
             let lock = catalog.lock()?;
-            // The master may have been deleted while its volumes were being cloned: its
-            // record is removed only after its volumes, so its presence now means its
-            // volumes are still there for the overlays.
-            catalog.get(&master.id.to_string())?;
             catalog.insert(&vmd, &lock)?;
-            created.volumes.clear();
+            drop(lock);
+            created.commit();
+            fault::point("clone.committed")?;
             Ok(vmd)
         })
         .await

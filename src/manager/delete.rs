@@ -1,7 +1,8 @@
 //! `delete`: a VMD, its volumes and its catalog record.
 
-use super::{Error, StorageManager};
+use super::{lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host};
+use crate::vmd::catalog::Catalog;
 use crate::vmd::{Kind, State};
 
 impl StorageManager {
@@ -9,47 +10,51 @@ impl StorageManager {
     /// may be overlays of its volumes). Volumes go first and the record last, so an
     /// interrupted delete can simply be run again.
     /// An instance whose domain runs is refused unless `force`, which powers it off first.
+    ///
+    /// The VMD's lock is held exclusively throughout: a clone of a master holds the master's
+    /// lock shared, so a delete waits for clones in progress, then sees them and refuses.
     pub async fn delete(&self, name: &str, force: bool) -> Result<(), Error> {
-        let catalog = self.catalog()?;
-        let _lock = catalog.lock()?;
-        let vmd = catalog.get(name)?;
-        if vmd.kind == Kind::Master {
-            let clones: Vec<String> = catalog
-                .list()?
-                .into_iter()
-                .filter(|v| v.parent == Some(vmd.id))
-                .map(|v| v.name.to_string())
-                .collect();
-            if !clones.is_empty() {
-                return Err(Error::Busy(format!(
-                    "master {} still has clones: {}; delete them first",
-                    vmd.name,
-                    clones.join(", ")
-                )));
-            }
-        }
-        let disks = vmd.disks.clone();
-        let deployed = vmd.state == State::Deployed;
-        let uuid = vmd.id.uuid();
-        let label = vmd.name.to_string();
+        let state_dir = self.config.state_dir.clone();
+        let name = name.to_string();
         self.with_host(move |host| {
-            if deployed {
+            let catalog = Catalog::open(&state_dir)?;
+            let (lock, vmd) = lock_vmd(&catalog, &name, false)?;
+            if vmd.kind == Kind::Master {
+                let clones: Vec<String> = catalog
+                    .list()?
+                    .into_iter()
+                    .filter(|v| v.parent == Some(vmd.id))
+                    .map(|v| v.name.to_string())
+                    .collect();
+                if !clones.is_empty() {
+                    return Err(Error::Busy(format!(
+                        "master {} still has clones: {}; delete them first",
+                        vmd.name,
+                        clones.join(", ")
+                    )));
+                }
+            }
+            let uuid = vmd.id.uuid();
+            if vmd.state == State::Deployed {
                 let state = host.domain_state(&uuid)?;
                 if matches!(state, Some(DomainState::Running | DomainState::Paused)) && !force {
                     return Err(Error::Busy(format!(
-                        "{label} is running: stop it first, or delete it with --force"
+                        "{} is running: stop it first, or delete it with --force",
+                        vmd.name
                     )));
                 }
                 host.destroy_domain(&uuid)?;
                 host.undefine_domain(&uuid)?;
             }
-            for disk in &disks {
+            for disk in &vmd.disks {
                 host.delete_volume(&disk.pool, &disk.volume)?;
             }
+            catalog.remove(&vmd.id)?;
+            // The VMD is gone: so is its lock file (removed while held, so waiters start over
+            // and find no record).
+            lock.remove()?;
             Ok(())
         })
-        .await?;
-        catalog.remove(&vmd.id)?;
-        Ok(())
+        .await
     }
 }

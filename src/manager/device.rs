@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::deploy::render::disk_serial;
-use super::{Error, StorageManager};
+use super::rollback::NewVmd;
+use super::{lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host, HostErrorKind};
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::{
@@ -165,66 +166,60 @@ impl StorageManager {
             let sizes = std::iter::once((Role::Os, req.os_disk))
                 .chain(req.data_disks.iter().map(|s| (Role::Data, *s)));
             let mut disks: Vec<Disk> = Vec::new();
-            let mut made: Vec<VolumeName> = Vec::new();
-            let result = (|| {
-                for (index, (role, size)) in sizes.enumerate() {
-                    let volume = VolumeName::for_disk(&id, index, "qcow2");
-                    let info = host.create_volume(&pool, &volume, size, "qcow2")?;
-                    made.push(volume.clone());
-                    let disk_id = if role == Role::Os {
-                        "os".to_string()
-                    } else {
-                        format!("data{index}")
-                    };
-                    disks.push(Disk {
-                        serial: Some(disk_serial(&id.uuid(), &disk_id)),
-                        id: disk_id,
-                        role,
-                        bus: "scsi".to_string(),
-                        unit: index as u32,
-                        capacity_bytes: size,
-                        format: DiskFormat::Qcow2,
-                        pool: pool.clone(),
-                        volume,
-                        path: info.path,
-                        backing: None,
-                    });
-                }
-                let vmd = Vmd {
-                    version: CATALOG_VERSION,
-                    id,
-                    name: req.name.clone(),
-                    kind: Kind::Instance,
-                    state: State::Cloned,
-                    created: now_rfc3339(),
-                    parent: None,
-                    source: None,
-                    hardware: Hardware {
-                        vcpus: req.vcpus,
-                        memory_mib: req.memory_mib,
-                        firmware: Firmware::Bios,
-                        os_type: None,
-                    },
-                    networks: vec![Network {
-                        name: "default".to_string(),
-                        model: None,
-                    }],
-                    properties: Vec::new(),
-                    disks: disks.clone(),
-                    descriptor: None,
-                    deployment: None,
-                    snapshots: Vec::new(),
+            let mut made = NewVmd::begin(host, &catalog, &id)?;
+            for (index, (role, size)) in sizes.enumerate() {
+                let volume = VolumeName::for_disk(&id, index, "qcow2");
+                let info = host.create_volume(&pool, &volume, size, "qcow2")?;
+                made.volume(pool.clone(), volume.clone());
+                let disk_id = if role == Role::Os {
+                    "os".to_string()
+                } else {
+                    format!("data{index}")
                 };
-                let lock = catalog.lock()?;
-                catalog.insert(&vmd, &lock)?;
-                Ok(vmd)
-            })();
-            if result.is_err() {
-                for v in made.iter().rev() {
-                    let _ = host.delete_volume(&pool, v);
-                }
+                disks.push(Disk {
+                    serial: Some(disk_serial(&id.uuid(), &disk_id)),
+                    id: disk_id,
+                    role,
+                    bus: "scsi".to_string(),
+                    unit: index as u32,
+                    capacity_bytes: size,
+                    format: DiskFormat::Qcow2,
+                    pool: pool.clone(),
+                    volume,
+                    path: info.path,
+                    backing: None,
+                });
             }
-            result
+            let vmd = Vmd {
+                version: CATALOG_VERSION,
+                id,
+                name: req.name.clone(),
+                kind: Kind::Instance,
+                state: State::Cloned,
+                created: now_rfc3339(),
+                parent: None,
+                source: None,
+                hardware: Hardware {
+                    vcpus: req.vcpus,
+                    memory_mib: req.memory_mib,
+                    firmware: Firmware::Bios,
+                    os_type: None,
+                },
+                networks: vec![Network {
+                    name: "default".to_string(),
+                    model: None,
+                }],
+                properties: Vec::new(),
+                disks: disks.clone(),
+                descriptor: None,
+                deployment: None,
+                snapshots: Vec::new(),
+            };
+            let lock = catalog.lock()?;
+            catalog.insert(&vmd, &lock)?;
+            drop(lock);
+            made.commit();
+            Ok(vmd)
         })
         .await
     }
@@ -275,7 +270,7 @@ impl StorageManager {
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let mut vmd = catalog.get(&req.name)?;
+            let (_lock, mut vmd) = lock_vmd(&catalog, &req.name, false)?;
             if vmd.kind == Kind::Master {
                 return Err(Error::Request(format!(
                     "{} is a master: it is read-only",
@@ -336,7 +331,7 @@ impl StorageManager {
         let device = device.to_string();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let mut vmd = catalog.get(&name)?;
+            let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
             let pos = vmd
                 .disks
                 .iter()

@@ -64,6 +64,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A failure injected through `VMD_FAIL` at this step (tests only; see `fault`).
+    #[error("injected failure at {0} (VMD_FAIL)")]
+    Injected(&'static str),
     /// A background task could not complete.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -79,7 +82,9 @@ impl Error {
                 HostErrorKind::Unreachable | HostErrorKind::Other => ErrorKind::Other,
             },
             Error::Catalog(CatalogError::NotFound(_)) => ErrorKind::NotFound,
-            Error::Catalog(CatalogError::NameTaken(_)) => ErrorKind::Conflict,
+            Error::Catalog(CatalogError::NameTaken(_) | CatalogError::Busy { .. }) => {
+                ErrorKind::Conflict
+            }
             Error::Catalog(_) => ErrorKind::Other,
             Error::Request(_) => ErrorKind::Usage,
             Error::Rejected(_) => ErrorKind::Rejected,
@@ -93,7 +98,7 @@ impl Error {
             Error::Image(_) | Error::NoSpace(_) | Error::Interrupted => ErrorKind::Other,
             Error::Busy(_) => ErrorKind::Conflict,
             Error::NotFound(_) => ErrorKind::NotFound,
-            Error::Io { .. } | Error::Task(_) => ErrorKind::Other,
+            Error::Io { .. } | Error::Task(_) | Error::Injected(_) => ErrorKind::Other,
         }
     }
 }

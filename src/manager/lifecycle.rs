@@ -2,16 +2,17 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use super::deploy::{undeploy_domain, DeployRequest, Status, StopOptions};
-use super::{Error, StorageManager};
+use super::deploy::{start_locked, undeploy_domain, DeployRequest, Status, StopOptions};
+use super::rollback::NewVmd;
+use super::snapshot::revert_locked;
+use super::{fault, lock_vmd, Error, StorageManager};
 use crate::host::Host;
 use crate::image::inspect;
 use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
 use crate::image::ImageFormat;
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::{
-    now_rfc3339, Disk, DiskFormat, Kind, PoolName, State, Vmd, VmdId, VmdName, VolumeName,
-    CATALOG_VERSION,
+    now_rfc3339, Disk, DiskFormat, Kind, State, Vmd, VmdId, VmdName, VolumeName, CATALOG_VERSION,
 };
 
 /// How to undeploy.
@@ -38,74 +39,70 @@ fn capture_master(
         return Err(CatalogError::NameTaken(name.to_string()).into());
     }
     let id = VmdId::new();
-    let mut created: Vec<(PoolName, VolumeName)> = Vec::new();
-    let result = (|| {
-        let mut disks = Vec::new();
-        for (index, d) in vmd.disks.iter().enumerate() {
-            let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
-            let info = host.create_volume(&d.pool, &volume, d.capacity_bytes, "qcow2")?;
-            created.push((d.pool.clone(), volume.clone()));
-            let opts = ConvertOptions {
-                limits: Limits::convert_for(d.capacity_bytes),
-                target_exists: true,
-            };
-            qemu_img.convert(
-                std::path::Path::new(&d.path),
-                image_format(d.format),
-                std::path::Path::new(&info.path),
-                ImageFormat::Qcow2,
-                &opts,
-            )?;
-            let check = inspect::inspect_path(std::path::Path::new(&info.path))?;
-            if check.virtual_size != d.capacity_bytes {
-                return Err(Error::Rejected(format!(
-                    "captured volume {volume} has {} bytes, not {}",
-                    check.virtual_size, d.capacity_bytes
-                )));
-            }
-            std::fs::set_permissions(&info.path, std::fs::Permissions::from_mode(0o444)).map_err(
-                |source| Error::Io {
-                    action: "make read-only",
-                    path: info.path.clone().into(),
-                    source,
-                },
-            )?;
-            disks.push(Disk {
-                path: info.path,
-                volume,
-                backing: None,
-                serial: None,
-                format: DiskFormat::Qcow2,
-                ..d.clone()
-            });
-        }
-        let master = Vmd {
-            version: CATALOG_VERSION,
-            id,
-            name: name.clone(),
-            kind: Kind::Master,
-            state: State::Ready,
-            created: now_rfc3339(),
-            parent: None,
-            source: None,
-            hardware: vmd.hardware.clone(),
-            networks: vmd.networks.clone(),
-            properties: vmd.properties.clone(),
-            disks,
-            descriptor: vmd.descriptor.clone(),
-            deployment: None,
-            snapshots: Vec::new(),
+    let mut created = NewVmd::begin(host, catalog, &id)?;
+    let mut disks = Vec::new();
+    for (index, d) in vmd.disks.iter().enumerate() {
+        let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
+        let info = host.create_volume(&d.pool, &volume, d.capacity_bytes, "qcow2")?;
+        created.volume(d.pool.clone(), volume.clone());
+        let opts = ConvertOptions {
+            limits: Limits::convert_for(d.capacity_bytes),
+            target_exists: true,
         };
-        let lock = catalog.lock()?;
-        catalog.insert(&master, &lock)?;
-        Ok(master)
-    })();
-    if result.is_err() {
-        for (pool, vol) in created.iter().rev() {
-            let _ = host.delete_volume(pool, vol);
+        qemu_img.convert(
+            std::path::Path::new(&d.path),
+            image_format(d.format),
+            std::path::Path::new(&info.path),
+            ImageFormat::Qcow2,
+            &opts,
+        )?;
+        let check = inspect::inspect_path(std::path::Path::new(&info.path))?;
+        if check.virtual_size != d.capacity_bytes {
+            return Err(Error::Rejected(format!(
+                "captured volume {volume} has {} bytes, not {}",
+                check.virtual_size, d.capacity_bytes
+            )));
         }
+        std::fs::set_permissions(&info.path, std::fs::Permissions::from_mode(0o444)).map_err(
+            |source| Error::Io {
+                action: "make read-only",
+                path: info.path.clone().into(),
+                source,
+            },
+        )?;
+        disks.push(Disk {
+            path: info.path,
+            volume,
+            backing: None,
+            serial: None,
+            format: DiskFormat::Qcow2,
+            ..d.clone()
+        });
+        fault::point("undeploy.captured-volume")?;
     }
-    result
+    let master = Vmd {
+        version: CATALOG_VERSION,
+        id,
+        name: name.clone(),
+        kind: Kind::Master,
+        state: State::Ready,
+        created: now_rfc3339(),
+        parent: None,
+        source: None,
+        hardware: vmd.hardware.clone(),
+        networks: vmd.networks.clone(),
+        properties: vmd.properties.clone(),
+        disks,
+        descriptor: vmd.descriptor.clone(),
+        deployment: None,
+        snapshots: Vec::new(),
+    };
+    fault::point("undeploy.master-before-commit")?;
+    let lock = catalog.lock()?;
+    catalog.insert(&master, &lock)?;
+    drop(lock);
+    created.commit();
+    Ok(master)
 }
 
 fn image_format(f: DiskFormat) -> ImageFormat {
@@ -123,7 +120,7 @@ impl StorageManager {
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let mut vmd = catalog.get(&req.name)?;
+            let (_lock, mut vmd) = lock_vmd(&catalog, &req.name, false)?;
             if vmd.kind == Kind::Master {
                 return Err(Error::Request(format!(
                     "{} is a master and is never deployed",
@@ -157,27 +154,35 @@ impl StorageManager {
     }
 
     /// Deploys an undeployed instance again as it was deployed before, optionally reverting
-    /// it to a snapshot first, and optionally starting it.
+    /// it to a snapshot first, and optionally starting it; all under one hold of its lock.
     pub async fn redeploy(
         &self,
         name: &str,
         snapshot: Option<String>,
         start: bool,
     ) -> Result<Status, Error> {
-        let mut status = self
-            .deploy(DeployRequest {
-                name: name.to_string(),
+        let this = self.clone();
+        let name = name.to_string();
+        self.with_host(move |host| {
+            let catalog = this.catalog()?;
+            let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
+            let id = vmd.id;
+            let req = DeployRequest {
+                name: name.clone(),
                 start: false,
                 ..DeployRequest::default()
-            })
-            .await?;
-        if let Some(snap) = snapshot {
-            // After the domain is defined, so that a snapshot with memory resumes the guest.
-            status = self.revert(name, &snap).await?;
-        }
-        if start && status.state != State::Running {
-            return self.start(name).await;
-        }
-        Ok(status)
+            };
+            let mut status = this.deploy_locked(host, &catalog, vmd, &req)?;
+            if let Some(snap) = snapshot {
+                // After the domain is defined, so that a snapshot with memory resumes the
+                // guest.
+                status = revert_locked(host, &catalog.get_id(&id)?, &snap)?;
+            }
+            if start && status.state != State::Running {
+                status = start_locked(host, &catalog.get_id(&id)?)?;
+            }
+            Ok(status)
+        })
+        .await
     }
 }

@@ -2,25 +2,34 @@
 //! rollback. Async at the edge; libvirt's blocking calls run on tokio's blocking pool.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::host::libvirt::LibvirtHost;
 use crate::host::{Host, HostInfo, DEFAULT_URI};
+use crate::vmd::catalog::{Catalog, CatalogError};
+use crate::vmd::lock::VmdLock;
+use crate::vmd::Vmd;
 
 mod clone;
 mod delete;
 pub mod deploy;
 mod device;
+mod doctor;
 mod error;
+pub(crate) mod fault;
 mod import;
 mod lifecycle;
 mod progress;
+mod rollback;
 mod snapshot;
 mod views;
 
 pub use clone::{CloneRequest, Placement};
 pub use deploy::{DeployRequest, Status, StopOptions};
 pub use device::{AddDeviceRequest, AttachedDevice, CreateRequest};
+pub use doctor::{DoctorReport, Problem, ProblemKind};
 pub use error::{Error, ErrorKind};
+pub use fault::STEPS as FAULT_STEPS;
 pub use import::{
     ImportOutcome, ImportPlan, ImportRequest, PlannedDisk, PlannedSource, VerifyReport,
 };
@@ -75,6 +84,63 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Task(e.to_string()))?
+}
+
+/// How long an operation waits for a VMD another process is working on before it fails as
+/// busy: `VMD_LOCK_TIMEOUT` seconds, 30 by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn lock_timeout() -> Result<Duration, Error> {
+    match std::env::var("VMD_LOCK_TIMEOUT") {
+        Ok(v) => v.trim().parse().map(Duration::from_secs).map_err(|_| {
+            Error::Request(format!(
+                "VMD_LOCK_TIMEOUT={v:?} is not a whole number of seconds"
+            ))
+        }),
+        Err(_) => Ok(DEFAULT_LOCK_TIMEOUT),
+    }
+}
+
+/// Takes the lock of the VMD named `name_or_id` (shared, for reading it as a source, or
+/// exclusive), waiting a bounded time, then re-reads its record: what was read before the
+/// wait may be stale, or the VMD gone (the Nova pattern: lock, then re-check).
+fn lock_vmd(catalog: &Catalog, name_or_id: &str, shared: bool) -> Result<(VmdLock, Vmd), Error> {
+    let seen = catalog.get(name_or_id)?;
+    let timeout = lock_timeout()?;
+    let locked = if shared {
+        catalog.lock_vmd_shared(&seen.id, timeout)
+    } else {
+        catalog.lock_vmd(&seen.id, timeout)
+    };
+    let lock = locked.map_err(|e| match e {
+        CatalogError::Busy { waited_secs, .. } => CatalogError::Busy {
+            vmd: seen.name.to_string(),
+            waited_secs,
+        },
+        other => other,
+    })?;
+    match catalog.get_id(&seen.id) {
+        Ok(vmd) => Ok((lock, vmd)),
+        Err(CatalogError::NotFound(_)) => {
+            // Deleted while we waited; our attempt made a new lock file, ours to clear when
+            // nobody else holds it.
+            drop(lock);
+            if let Ok(Some(lock)) = catalog.try_lock_vmd(&seen.id) {
+                if !catalog.contains(&seen.id) {
+                    let _ = lock.remove();
+                }
+            }
+            Err(CatalogError::NotFound(name_or_id.to_string()).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Locks the id of a VMD about to be made, before its first volume: while held, `doctor`
+/// leaves its objects alone; if the process dies, the lock file tells `doctor` they are
+/// this state directory's leftovers.
+fn lock_new(catalog: &Catalog, id: &crate::vmd::VmdId) -> Result<VmdLock, Error> {
+    Ok(catalog.lock_vmd(id, lock_timeout()?)?)
 }
 
 /// The qemu-img runner, from `VMD_QEMU_IMG` or the `PATH`.

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::deploy::{stop_domain, Status, StopOptions};
-use super::{Error, StorageManager};
+use super::{fault, lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host};
 use crate::image::qemu_img::QemuImg;
 use crate::image::ImageFormat;
@@ -65,6 +65,37 @@ fn check_snapshottable(vmd: &Vmd) -> Result<(), Error> {
     Ok(())
 }
 
+/// Takes snapshot `snap` of every disk of a VMD whose domain is off, all or none. A snapshot
+/// of that name already on a disk (and not in the catalog, which the caller checked) is the
+/// leftover of an interrupted earlier attempt: it is replaced, so a retry converges.
+fn create_offline(qemu_img: &QemuImg, vmd: &Vmd, snap: &str) -> Result<(), Error> {
+    let mut done = Vec::new();
+    for d in &vmd.disks {
+        let path = std::path::Path::new(&d.path);
+        let result = qemu_img
+            .snapshot_list(path, ImageFormat::Qcow2)
+            .and_then(|present| {
+                if present.iter().any(|p| p == snap) {
+                    qemu_img.snapshot_delete(path, ImageFormat::Qcow2, snap)?;
+                }
+                qemu_img.snapshot_create(path, ImageFormat::Qcow2, snap)
+            });
+        if let Err(e) = result {
+            delete_offline(qemu_img, &done, snap);
+            return Err(e.into());
+        }
+        done.push(path);
+    }
+    Ok(())
+}
+
+/// Removes snapshot `snap` from each of `paths`, as far as it goes (a rollback).
+fn delete_offline(qemu_img: &QemuImg, paths: &[&std::path::Path], snap: &str) {
+    for p in paths {
+        let _ = qemu_img.snapshot_delete(p, ImageFormat::Qcow2, snap);
+    }
+}
+
 /// Applies snapshot `name` on every disk of a VMD whose domain is off.
 fn apply_offline(qemu_img: &QemuImg, vmd: &Vmd, name: &str) -> Result<(), Error> {
     for d in &vmd.disks {
@@ -85,7 +116,7 @@ impl StorageManager {
         let name = name.to_string();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let mut vmd = catalog.get(&name)?;
+            let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
             check_snapshottable(&vmd)?;
             let snap = match snapshot {
                 Some(s) => s,
@@ -114,18 +145,7 @@ impl StorageManager {
                         vmd.name
                     )));
                 }
-                let qemu_img = super::qemu_img()?;
-                let mut done = Vec::new();
-                for d in &vmd.disks {
-                    let path = std::path::Path::new(&d.path);
-                    if let Err(e) = qemu_img.snapshot_create(path, ImageFormat::Qcow2, &snap) {
-                        for p in done {
-                            let _ = qemu_img.snapshot_delete(p, ImageFormat::Qcow2, &snap);
-                        }
-                        return Err(e.into());
-                    }
-                    done.push(path);
-                }
+                create_offline(&super::qemu_img()?, &vmd, &snap)?;
                 None
             };
             let record = Snapshot {
@@ -135,8 +155,25 @@ impl StorageManager {
                 libvirt_xml,
             };
             let info = SnapshotInfo::from(&record);
-            vmd.snapshots.push(record);
-            catalog.write(&vmd)?;
+            vmd.snapshots.push(record.clone());
+            let committed = fault::point("snapshot.taken").and_then(|()| Ok(catalog.write(&vmd)?));
+            if let Err(e) = committed {
+                // Not recorded, so not taken: remove it from the disks again.
+                match &record.libvirt_xml {
+                    Some(xml) => {
+                        let _ = host.snapshot_delete(&vmd.id.uuid(), xml);
+                    }
+                    None => {
+                        let paths: Vec<_> = vmd
+                            .disks
+                            .iter()
+                            .map(|d| std::path::Path::new(&d.path))
+                            .collect();
+                        delete_offline(&super::qemu_img()?, &paths, &record.name);
+                    }
+                }
+                return Err(e);
+            }
             Ok(info)
         })
         .await
@@ -156,48 +193,8 @@ impl StorageManager {
         let snapshot = snapshot.to_string();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let vmd = catalog.get(&name)?;
-            check_snapshottable(&vmd)?;
-            let snap = vmd
-                .snapshots
-                .iter()
-                .find(|s| s.name == snapshot)
-                .ok_or_else(|| {
-                    Error::NotFound(format!("{} has no snapshot named {snapshot}", vmd.name))
-                })?;
-            let defined = vmd.state == State::Deployed;
-            match (&snap.libvirt_xml, snap.memory && defined) {
-                (Some(xml), true) => host.snapshot_revert(&vmd.id.uuid(), xml)?,
-                _ => {
-                    if defined {
-                        // The current state is being discarded: no need to ask the guest.
-                        stop_domain(
-                            host,
-                            &vmd,
-                            StopOptions {
-                                force: true,
-                                ..StopOptions::default()
-                            },
-                            true,
-                        )?;
-                    }
-                    apply_offline(&super::qemu_img()?, &vmd, &snap.name)?;
-                }
-            }
-            let domain = if defined {
-                host.domain_state(&vmd.id.uuid())?
-            } else {
-                None
-            };
-            Ok(Status {
-                name: vmd.name.to_string(),
-                state: super::deploy::live_state(&vmd, domain),
-                domain: vmd
-                    .deployment
-                    .as_ref()
-                    .filter(|_| defined)
-                    .map(|d| d.domain.clone()),
-            })
+            let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
+            revert_locked(host, &vmd, &snapshot)
         })
         .await
     }
@@ -210,7 +207,7 @@ impl StorageManager {
         let snapshot = snapshot.to_string();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let mut vmd = catalog.get(&name)?;
+            let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
             let Some(pos) = vmd.snapshots.iter().position(|s| s.name == snapshot) else {
                 return Ok(());
             };
@@ -242,4 +239,47 @@ impl StorageManager {
         })
         .await
     }
+}
+
+/// `revert` once the caller holds the VMD's lock and has re-read `vmd`.
+pub(super) fn revert_locked(host: &dyn Host, vmd: &Vmd, snapshot: &str) -> Result<Status, Error> {
+    check_snapshottable(vmd)?;
+    let snap = vmd
+        .snapshots
+        .iter()
+        .find(|s| s.name == snapshot)
+        .ok_or_else(|| Error::NotFound(format!("{} has no snapshot named {snapshot}", vmd.name)))?;
+    let defined = vmd.state == State::Deployed;
+    match (&snap.libvirt_xml, snap.memory && defined) {
+        (Some(xml), true) => host.snapshot_revert(&vmd.id.uuid(), xml)?,
+        _ => {
+            if defined {
+                // The current state is being discarded: no need to ask the guest.
+                stop_domain(
+                    host,
+                    vmd,
+                    StopOptions {
+                        force: true,
+                        ..StopOptions::default()
+                    },
+                    true,
+                )?;
+            }
+            apply_offline(&super::qemu_img()?, vmd, &snap.name)?;
+        }
+    }
+    let domain = if defined {
+        host.domain_state(&vmd.id.uuid())?
+    } else {
+        None
+    };
+    Ok(Status {
+        name: vmd.name.to_string(),
+        state: super::deploy::live_state(vmd, domain),
+        domain: vmd
+            .deployment
+            .as_ref()
+            .filter(|_| defined)
+            .map(|d| d.domain.clone()),
+    })
 }

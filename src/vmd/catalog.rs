@@ -1,7 +1,12 @@
 //! The catalog: one JSON document per VMD under `<state>/catalog/`. Every write is atomic
 //! (temporary file in the same directory, fsync, rename, fsync of the directory), so a crash
 //! leaves the old record or the new one, never a torn one. A catalog-wide lock file makes
-//! "is this name free? then insert" one step across processes.
+//! "is this name free? then insert" one step across processes; per-VMD locks live in
+//! [`super::lock`].
+//!
+//! Names on disk, which `doctor` relies on to reconcile after a crash: records are
+//! `<id>.json`, temporary files `.<name>.<pid>.tmp` beside their target, the catalog lock
+//! `.lock`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -30,6 +35,17 @@ pub enum CatalogError {
         #[source]
         source: io::Error,
     },
+    /// Another operation holds the VMD's lock and did not release it in time.
+    #[error(
+        "VMD {vmd} is busy: another vmd operation holds its lock (gave up after {waited_secs} s; \
+         VMD_LOCK_TIMEOUT sets the wait)"
+    )]
+    Busy {
+        /// The VMD, as the user named it (or its id).
+        vmd: String,
+        /// How long vmd waited.
+        waited_secs: u64,
+    },
     /// A record could not be parsed.
     #[error("catalog record {path} is damaged: {source}")]
     Damaged {
@@ -54,6 +70,7 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Catalo
 #[derive(Debug, Clone)]
 pub struct Catalog {
     dir: PathBuf,
+    pub(super) locks: PathBuf,
 }
 
 /// An exclusive lock on the whole catalog, released when dropped.
@@ -67,7 +84,10 @@ impl Catalog {
     pub fn open(state_dir: &Path) -> Result<Self, CatalogError> {
         let dir = state_dir.join("catalog");
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            locks: state_dir.join("locks"),
+        })
     }
 
     fn record_path(&self, id: &VmdId) -> PathBuf {
@@ -117,6 +137,72 @@ impl Catalog {
             .ok_or_else(|| CatalogError::NotFound(name_or_id.to_string()))
     }
 
+    /// The VMD with this id (never a name lookup: a name may look like an id).
+    pub fn get_id(&self, id: &VmdId) -> Result<Vmd, CatalogError> {
+        let path = self.record_path(id);
+        match read_record(&path) {
+            Err(CatalogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(CatalogError::NotFound(id.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// True when a record file for `id` exists (parseable or not).
+    pub fn contains(&self, id: &VmdId) -> bool {
+        self.record_path(id).exists()
+    }
+
+    /// Every record, tolerating damaged ones: `doctor` reports those instead of failing.
+    pub fn scan(&self) -> Result<Scan, CatalogError> {
+        let mut scan = Scan::default();
+        for entry in fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))? {
+            let entry = entry.map_err(io_err("read", &self.dir))?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<VmdId>().ok())
+            else {
+                continue;
+            };
+            scan.ids.insert(id);
+            match read_record(&entry.path()) {
+                Ok(vmd) => scan.records.push(vmd),
+                Err(e) => scan.damaged.push((entry.path(), e.to_string())),
+            }
+        }
+        scan.records.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(scan)
+    }
+
+    /// The temporary files of [`write_atomic`] left in the catalog directory, with the id of
+    /// the process that wrote each (from its name).
+    pub fn temp_files(&self) -> Result<Vec<TempFile>, CatalogError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))? {
+            let entry = entry.map_err(io_err("read", &self.dir))?;
+            let name = entry.file_name();
+            if let Some(pid) = name.to_str().and_then(temp_file_pid) {
+                out.push(TempFile {
+                    path: entry.path(),
+                    pid,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Removes a temporary file that [`Catalog::temp_files`] listed.
+    pub fn remove_temp_file(&self, tmp: &TempFile) -> Result<(), CatalogError> {
+        match fs::remove_file(&tmp.path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &tmp.path)(e)),
+        }
+    }
+
     /// Adds a new VMD; its name must be free. Hold [`Catalog::lock`] across the check that
     /// led here and this call.
     pub fn insert(&self, vmd: &Vmd, _lock: &CatalogLock) -> Result<(), CatalogError> {
@@ -149,6 +235,38 @@ impl Catalog {
             Err(e) => Err(io_err("remove", &path)(e)),
         }
     }
+}
+
+/// What [`Catalog::scan`] found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Every record that parses, by name.
+    pub records: Vec<Vmd>,
+    /// Records that do not parse, with the reason.
+    pub damaged: Vec<(PathBuf, String)>,
+    /// The id of every record file, damaged ones included, so that nothing of a damaged
+    /// record's VMD ever looks orphaned.
+    pub ids: std::collections::BTreeSet<VmdId>,
+}
+
+/// A temporary file of [`write_atomic`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TempFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// The process that wrote it.
+    pub pid: u32,
+}
+
+/// The writer's pid when `name` is a temporary file name of [`write_atomic`]:
+/// `.<target>.<pid>.tmp`.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (target, pid) = rest.rsplit_once('.')?;
+    if target.is_empty() {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 fn read_record(path: &Path) -> Result<Vmd, CatalogError> {
@@ -262,6 +380,58 @@ mod tests {
             .filter(|n| n != ".lock")
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn temp_file_pid_parses_write_atomic_names_only() {
+        assert_eq!(temp_file_pid(".x.json.1234.tmp"), Some(1234));
+        assert_eq!(temp_file_pid("x.json.1234.tmp"), None);
+        assert_eq!(temp_file_pid(".x.json.tmp"), None);
+        assert_eq!(temp_file_pid(".lock"), None);
+        assert_eq!(temp_file_pid("..1.tmp"), None);
+    }
+
+    #[test]
+    fn catalog_scan_lists_damaged_records_beside_good_ones() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let good = sample("good");
+        cat.insert(&good, &cat.lock().unwrap()).unwrap();
+        let bad = VmdId::new();
+        fs::write(dir.join(format!("catalog/{bad}.json")), b"{not json").unwrap();
+        let scan = cat.scan().unwrap();
+        assert_eq!(scan.records, vec![good.clone()]);
+        assert_eq!(scan.damaged.len(), 1);
+        assert!(scan.ids.contains(&bad) && scan.ids.contains(&good.id));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn catalog_temp_files_found_and_removed() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let tmp = dir.join("catalog/.abc.json.99999999.tmp");
+        fs::write(&tmp, b"half").unwrap();
+        let found = cat.temp_files().unwrap();
+        assert_eq!(
+            found,
+            vec![TempFile {
+                path: tmp.clone(),
+                pid: 99999999
+            }]
+        );
+        cat.remove_temp_file(&found[0]).unwrap();
+        assert!(!tmp.exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn catalog_get_id_missing_is_not_found() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let err = cat.get_id(&VmdId::new()).unwrap_err();
+        assert!(matches!(err, CatalogError::NotFound(_)), "{err}");
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub(super) use super::views::live_state;
-use super::{Error, StorageManager};
+use super::{fault, lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{Deployment, Kind, Role, State, Vmd};
@@ -79,15 +79,14 @@ fn status(vmd: &Vmd, host: &dyn Host) -> Result<Status, Error> {
     })
 }
 
-fn instance(catalog: &Catalog, name: &str) -> Result<Vmd, Error> {
-    let vmd = catalog.get(name)?;
+fn check_instance(vmd: &Vmd) -> Result<(), Error> {
     if vmd.kind == Kind::Master {
         return Err(Error::Request(format!(
             "{} is a master, which never runs: clone it first",
             vmd.name
         )));
     }
-    Ok(vmd)
+    Ok(())
 }
 
 /// Asks the guest to shut down, waits up to the timeout, then powers it off if `force` or
@@ -132,29 +131,45 @@ impl StorageManager {
 
     /// Defines the instance's domain (redefining it if it exists) and optionally starts it.
     pub async fn deploy(&self, req: DeployRequest) -> Result<Status, Error> {
-        let state_dir = self.config.state_dir.clone();
         let this = self.clone();
         self.with_host(move |host| {
-            let catalog = Catalog::open(&state_dir)?;
-            let mut vmd = instance(&catalog, &req.name)?;
-            let deployment = this.plan_deployment(host, &vmd, &req)?;
-            let xml = this.render_domain(host, &vmd, &deployment)?;
-            let was_defined = host.domain_state(&vmd.id.uuid())?.is_some();
-            host.define_domain(&xml)?;
-            vmd.state = State::Deployed;
-            vmd.deployment = Some(deployment);
-            if let Err(e) = catalog.write(&vmd) {
-                if !was_defined {
-                    let _ = host.undefine_domain(&vmd.id.uuid());
-                }
-                return Err(e.into());
-            }
-            if req.start {
-                host.start_domain(&vmd.id.uuid())?;
-            }
-            status(&vmd, host)
+            let catalog = this.catalog()?;
+            let (_lock, vmd) = lock_vmd(&catalog, &req.name, false)?;
+            this.deploy_locked(host, &catalog, vmd, &req)
         })
         .await
+    }
+
+    /// `deploy` once the caller holds the VMD's lock and has re-read `vmd`.
+    pub(super) fn deploy_locked(
+        &self,
+        host: &dyn Host,
+        catalog: &Catalog,
+        mut vmd: Vmd,
+        req: &DeployRequest,
+    ) -> Result<Status, Error> {
+        check_instance(&vmd)?;
+        let deployment = self.plan_deployment(host, &vmd, req)?;
+        let xml = self.render_domain(host, &vmd, &deployment)?;
+        let was_defined = host.domain_state(&vmd.id.uuid())?.is_some();
+        host.define_domain(&xml)?;
+        let committed = fault::point("deploy.defined").and_then(|()| {
+            vmd.state = State::Deployed;
+            vmd.deployment = Some(deployment);
+            fault::point("deploy.before-commit")?;
+            Ok(catalog.write(&vmd)?)
+        });
+        if let Err(e) = committed {
+            if !was_defined {
+                let _ = host.undefine_domain(&vmd.id.uuid());
+            }
+            return Err(e);
+        }
+        if req.start {
+            host.start_domain(&vmd.id.uuid())?;
+            fault::point("deploy.started")?;
+        }
+        status(&vmd, host)
     }
 
     fn plan_deployment(
@@ -307,16 +322,8 @@ impl StorageManager {
         let name = name.to_string();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let vmd = instance(&catalog, &name)?;
-            if vmd.state != State::Deployed {
-                return Err(Error::Busy(format!(
-                    "{} is not deployed (it is {}): deploy it first",
-                    vmd.name,
-                    state_word(vmd.state)
-                )));
-            }
-            host.start_domain(&vmd.id.uuid())?;
-            status(&vmd, host)
+            let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
+            start_locked(host, &vmd)
         })
         .await
     }
@@ -327,7 +334,8 @@ impl StorageManager {
         let name = name.to_string();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
-            let vmd = instance(&catalog, &name)?;
+            let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
+            check_instance(&vmd)?;
             if vmd.state == State::Deployed {
                 stop_domain(host, &vmd, opts, false)?;
             }
@@ -346,6 +354,20 @@ impl StorageManager {
         })
         .await
     }
+}
+
+/// `start` once the caller holds the VMD's lock and has re-read `vmd`.
+pub(super) fn start_locked(host: &dyn Host, vmd: &Vmd) -> Result<Status, Error> {
+    check_instance(vmd)?;
+    if vmd.state != State::Deployed {
+        return Err(Error::Busy(format!(
+            "{} is not deployed (it is {}): deploy it first",
+            vmd.name,
+            state_word(vmd.state)
+        )));
+    }
+    host.start_domain(&vmd.id.uuid())?;
+    status(vmd, host)
 }
 
 /// The libvirt NIC model for a package's NIC subtype: the emulated model the guest's
@@ -392,8 +414,11 @@ pub(super) fn undeploy_domain(
         return Ok(());
     }
     stop_domain(host, vmd, opts, true)?;
+    fault::point("undeploy.shutdown")?;
     host.undefine_domain(&vmd.id.uuid())?;
+    fault::point("undeploy.undefined")?;
     vmd.state = State::Undeployed;
+    fault::point("undeploy.before-commit")?;
     catalog.write(vmd)?;
     Ok(())
 }

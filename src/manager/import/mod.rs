@@ -102,6 +102,7 @@ impl StorageManager {
             if request.dry_run {
                 return Ok(ImportOutcome::Planned(Box::new(ctx.plan)));
             }
+            super::fault::point("import.planned")?;
             let warnings = ctx.plan.warnings.clone();
             let vmd = write::execute(host, &config, &qemu_img, &request, ctx, progress.as_ref())?;
             Ok(ImportOutcome::Imported {

@@ -76,7 +76,8 @@ pub struct ImportPlan {
     pub pool: PoolName,
     /// Free bytes in the pool now (none when the pool is yet to be created, or for `verify`).
     pub pool_available_bytes: Option<u64>,
-    /// Worst-case bytes the volumes will take.
+    /// Worst-case bytes the import takes in the pool: the volumes, and the staged copies of
+    /// qcow2 sources beside them.
     pub required_bytes: u64,
     /// The manifest's digest algorithm, when the package has a manifest.
     pub manifest: Option<String>,
@@ -349,6 +350,11 @@ pub(super) fn plan(
                 .unwrap_or(capacity)
                 .saturating_add(capacity / 8192 + (1 << 20)),
         });
+        // A qcow2 source is staged beside its volume until the import ends, so the pool holds
+        // its stored bytes and the converted volume at once.
+        if let Some((stored, ImageFormat::Qcow2)) = &source {
+            required = required.saturating_add(stored.total());
+        }
         disks.push(PlannedDisk {
             id: d.disk.id.clone(),
             role: match d.role {

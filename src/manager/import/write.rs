@@ -1,6 +1,6 @@
 //! Executing an import plan: volumes created through libvirt, each disk streamed from the
-//! package into its volume, the result re-inspected, the catalog record written last. An
-//! [`Undo`] list removes every volume and staging file unless the import commits.
+//! package into its volume, the result re-inspected, the catalog record written last. A
+//! [`NewVmd`] undo list removes every volume and staging file unless the import commits.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -18,51 +18,15 @@ use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
 use crate::image::sink::{DiskSink, Qcow2Sink, RawSink};
 use crate::image::stream::{copy_raw, decode_vmdk, DecodeError, StreamLimits};
 use crate::image::ImageFormat;
+use crate::manager::fault;
+use crate::manager::rollback::NewVmd;
 use crate::manager::{Config, Error, Progress};
 use crate::ovf::transfer::{self, Meter, Stored};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{
-    now_rfc3339, Disk, DiskFormat, Firmware, Hardware, Kind, Network, PoolName, Property, Source,
-    State, Vmd, VolumeName, CATALOG_VERSION,
+    now_rfc3339, Disk, DiskFormat, Firmware, Hardware, Kind, Network, Property, Source, State, Vmd,
+    CATALOG_VERSION,
 };
-
-/// Undoes a failed import: deletes the volumes and staging files it created.
-struct Undo<'h> {
-    host: &'h dyn Host,
-    volumes: Vec<(PoolName, VolumeName)>,
-    files: Vec<PathBuf>,
-    committed: bool,
-}
-
-impl<'h> Undo<'h> {
-    fn new(host: &'h dyn Host) -> Self {
-        Self {
-            host,
-            volumes: Vec::new(),
-            files: Vec::new(),
-            committed: false,
-        }
-    }
-
-    fn commit(mut self) {
-        self.committed = true;
-    }
-}
-
-impl Drop for Undo<'_> {
-    fn drop(&mut self) {
-        for f in self.files.drain(..) {
-            let _ = std::fs::remove_file(f);
-        }
-        if self.committed {
-            return;
-        }
-        // Newest first, as each step undoes the ones after it.
-        for (pool, vol) in self.volumes.drain(..).rev() {
-            let _ = self.host.delete_volume(&pool, &vol);
-        }
-    }
-}
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
     let path = path.to_path_buf();
@@ -196,14 +160,14 @@ fn write_disk(
     disk: &PlannedDisk,
     path: &Path,
     meter: Arc<Meter>,
-    undo: &mut Undo<'_>,
+    undo: &mut NewVmd<'_>,
 ) -> Result<(), Error> {
     let capacity = disk.capacity_bytes;
     if format == ImageFormat::Qcow2 {
         // qcow2 cannot be decoded front to back: the verified bytes are staged beside the
         // volume, inspected, and converted by qemu-img from there.
         let stage = path.with_extension("vmd-stage");
-        undo.files.push(stage.clone());
+        undo.file(stage.clone());
         let mut staged = RawSink::new(
             OpenOptions::new()
                 .write(true)
@@ -241,6 +205,8 @@ fn write_disk(
         qemu_img
             .convert(stage.as_path(), ImageFormat::Qcow2, path, target, &opts)
             .map_err(Error::from)?;
+        // Not needed any more: gone now rather than at the end of the import.
+        std::fs::remove_file(&stage).map_err(io_error("remove", &stage))?;
         if target == ImageFormat::Raw {
             // qemu-img writes the image's virtual size; the volume has the declared one.
             let f = OpenOptions::new()
@@ -307,12 +273,13 @@ pub(super) fn execute(
     progress: &dyn Progress,
 ) -> Result<Vmd, Error> {
     let pool = ctx.plan.pool.clone();
+    let catalog = Catalog::open(&config.state_dir)?;
+    let mut undo = NewVmd::begin(host, &catalog, &ctx.plan.id)?;
     if req.pool.is_none() {
         let dir = config.state_dir.join("pools").join(pool.as_str());
         create_reachable_dir(&dir)?;
         host.ensure_dir_pool(&pool, &dir)?;
     }
-    let mut undo = Undo::new(host);
     let mut disks = Vec::with_capacity(ctx.plan.disks.len());
     for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
         if req.cancel.load(Ordering::Relaxed) {
@@ -324,7 +291,8 @@ pub(super) fn execute(
             planned.capacity_bytes,
             planned.format.as_str(),
         )?;
-        undo.volumes.push((pool.clone(), planned.volume.clone()));
+        undo.volume(pool.clone(), planned.volume.clone());
+        fault::point("import.volume-created")?;
         let path = PathBuf::from(&vol.path);
         if let Some((stored, format)) = source {
             let meter = Arc::new(Meter {
@@ -369,13 +337,16 @@ pub(super) fn execute(
             backing: None,
             serial: None,
         });
+        fault::point("import.disk-written")?;
     }
     host.pool(&pool)?;
     let vmd = record(&ctx, req, disks);
-    let catalog = Catalog::open(&config.state_dir)?;
+    fault::point("import.before-commit")?;
     let lock = catalog.lock()?;
     catalog.insert(&vmd, &lock)?;
+    drop(lock);
     undo.commit();
+    fault::point("import.committed")?;
     Ok(vmd)
 }
 
