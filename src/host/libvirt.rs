@@ -98,12 +98,28 @@ pub(super) fn call_error(
     object: impl Into<String>,
     err: VirtError,
 ) -> HostError {
+    let mut message = one_line(err.message());
+    if lost_connection(&err) {
+        // The call may have completed on the host before the connection dropped.
+        message.push_str(
+            " (the connection to libvirtd was lost; the operation may have completed: \
+             check with `vmd doctor`)",
+        );
+    }
     HostError::Call {
         call,
         object: object.into(),
-        message: one_line(err.message()),
+        message,
         kind: classify(&err),
     }
+}
+
+/// True when libvirt's RPC layer lost the daemon mid-call.
+fn lost_connection(err: &VirtError) -> bool {
+    use virt::enumutil::Enum;
+    use virt::error::ErrorDomain;
+    matches!(err.domain(), Enum::Known(ErrorDomain::Rpc))
+        || matches!(err.code(), Enum::Known(ErrorNumber::NoConnect))
 }
 
 impl LibvirtHost {
@@ -342,6 +358,10 @@ impl Host for LibvirtHost {
 
     fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
         self.snapshot_delete_impl(uuid, full_xml)
+    }
+
+    fn snapshot_drop_unrecorded(&self, uuid: &Uuid, name: &str) -> Result<bool, HostError> {
+        self.snapshot_drop_unrecorded_impl(uuid, name)
     }
 
     fn attach_device(&self, uuid: &Uuid, xml: &str, live: bool) -> Result<(), HostError> {

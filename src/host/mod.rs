@@ -246,6 +246,12 @@ pub trait Host {
     /// domain reverted (`virDomainRevertToSnapshot`), then the metadata dropped again.
     fn snapshot_revert(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
 
+    /// Deletes, data included, a snapshot named `name` that libvirt still records for the
+    /// domain although vmd does not (an interrupted `snapshot_create` leaves one behind:
+    /// libvirt finished, vmd never heard back). Returns whether there was one
+    /// (`virDomainSnapshotLookupByName`, `virDomainSnapshotDelete`).
+    fn snapshot_drop_unrecorded(&self, uuid: &uuid::Uuid, name: &str) -> Result<bool, HostError>;
+
     /// Deletes a snapshot that vmd recorded, data included, from a running domain: the
     /// metadata is redefined, then `virDomainSnapshotDelete` removes the snapshot.
     fn snapshot_delete(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;

@@ -11,12 +11,34 @@ use virt::domain_snapshot::DomainSnapshot;
 use virt::sys;
 
 use super::libvirt::{call_error, LibvirtHost};
-use super::HostError;
+use super::{HostError, HostErrorKind};
 
 impl LibvirtHost {
     /// `virDomainSnapshotCreateXML` (no flags: for a running domain, an internal snapshot of
     /// disks and memory), `virDomainSnapshotGetXMLDesc`, then `virDomainSnapshotDelete` with
     /// `VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY`.
+    pub(super) fn snapshot_drop_unrecorded_impl(
+        &self,
+        uuid: &Uuid,
+        name: &str,
+    ) -> Result<bool, HostError> {
+        let dom = self.lookup_domain(uuid)?;
+        let snap = match virt::domain::Domain::lookup_snapshot_by_name(&dom, name, 0) {
+            Ok(snap) => snap,
+            Err(e) => {
+                let err = call_error("virDomainSnapshotLookupByName", uuid.to_string(), e);
+                if err.kind() == HostErrorKind::NotFound {
+                    return Ok(false);
+                }
+                return Err(err);
+            }
+        };
+        let object = snapshot_object(&snap, uuid);
+        snap.delete(0)
+            .map_err(|e| call_error("virDomainSnapshotDelete", object, e))?;
+        Ok(true)
+    }
+
     pub(super) fn snapshot_create_impl(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
         let dom = self.lookup_domain(uuid)?;
         let snap = dom

@@ -137,6 +137,9 @@ impl StorageManager {
                      </description></domainsnapshot>",
                     vmd.name
                 );
+                // A snapshot of this name that libvirt finished but vmd never recorded (the
+                // connection dropped, vmd was killed) is not the user's: replace it.
+                host.snapshot_drop_unrecorded(&vmd.id.uuid(), &snap)?;
                 Some(host.snapshot_create(&vmd.id.uuid(), &xml)?)
             } else {
                 if memory {
