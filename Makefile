@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all setup build appliance demo test lint unit doc clean
+.PHONY: all setup build appliance demo test lint unit doc clean fuzz bench
 
 all: build
 
@@ -32,3 +32,20 @@ test: setup lint doc
 
 clean:
 	$(CARGO) clean
+
+# Every fuzz target for FUZZ_SECONDS (default 30) on the stable toolchain; fails on any
+# crash. Installs cargo-fuzz if missing. See DEVELOPERS.md, "Fuzzing".
+fuzz: setup
+	CARGO="$(CARGO)" fuzz/run.sh
+
+# The benchmark suite (benches/suite/, docs/performance.md): vmd against the tools users would
+# use instead, on this host's libvirtd; BENCH_RUNS samples per row (default 5). Prints a
+# markdown table and writes target/bench/results.json. Installs what only the bench's
+# comparisons need, if missing: virt-install (virtinst) and mkfs.xfs (xfsprogs, row 3r).
+bench: setup build appliance
+	@missing=; \
+	command -v virt-install >/dev/null || missing=virtinst; \
+	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || missing="$$missing xfsprogs"; \
+	[ -z "$$missing" ] || $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $$missing >&2
+	$(CARGO) bench --bench suite
