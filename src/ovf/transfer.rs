@@ -224,3 +224,153 @@ pub fn cause(err: &io::Error) -> Option<String> {
     }
     inner.downcast_ref::<ChunkError>().map(|e| e.to_string())
 }
+
+/// How far ahead [`prefetch`] reads: this many buffers of [`PREFETCH_CHUNK`] bytes.
+const PREFETCH_DEPTH: usize = 4;
+/// The size of one prefetched buffer.
+const PREFETCH_CHUNK: usize = 1 << 20;
+
+/// A reader fed by a thread that reads (hashes, decompresses) ahead of its consumer, so that
+/// a package's bytes are read and verified while the previous ones are being decoded.
+pub struct Prefetched {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for Prefetched {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(buf)) => {
+                    self.buf = buf;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Reads `inner` to its end on a thread of `scope`, a few buffers ahead of the returned
+/// reader. An error of `inner` reaches the reader in order, after the bytes before it; when
+/// the reader is dropped early the thread stops at its next buffer.
+pub fn prefetch<'scope, R: Read + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut inner: R,
+) -> Prefetched {
+    let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_DEPTH);
+    scope.spawn(move || loop {
+        let mut buf = vec![0u8; PREFETCH_CHUNK];
+        let mut filled = 0;
+        let result = loop {
+            match inner.read(&mut buf[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == buf.len() {
+                        break Ok(());
+                    }
+                }
+                // Interrupted is how a cancelled transfer stops: never retried here.
+                Err(e) => break Err(e),
+            }
+        };
+        buf.truncate(filled);
+        let at_end = filled < PREFETCH_CHUNK;
+        if filled > 0 && tx.send(Ok(buf)).is_err() {
+            return;
+        }
+        match result {
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+            Ok(()) if at_end => return,
+            Ok(()) => {}
+        }
+    });
+    Prefetched {
+        rx,
+        buf: Vec::new(),
+        pos: 0,
+        done: false,
+    }
+}
+
+#[cfg(test)]
+mod prefetch_tests {
+    use super::*;
+
+    struct Failing {
+        data: io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.read(buf)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "digest mismatch",
+                ));
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn prefetch_large_input_arrives_whole_and_in_order() {
+        let data: Vec<u8> = (0..3 * PREFETCH_CHUNK + 12345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let got = std::thread::scope(|s| {
+            let mut r = prefetch(s, io::Cursor::new(data.clone()));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            out
+        });
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn prefetch_error_after_data_reaches_the_reader_after_the_data() {
+        let (bytes, err) = std::thread::scope(|s| {
+            let mut r = prefetch(
+                s,
+                Failing {
+                    data: io::Cursor::new(vec![7u8; 1000]),
+                },
+            );
+            let mut out = Vec::new();
+            let err = r.read_to_end(&mut out).unwrap_err();
+            (out.len(), err)
+        });
+        assert_eq!(bytes, 1000);
+        assert_eq!(err.to_string(), "digest mismatch");
+    }
+
+    #[test]
+    fn prefetch_reader_dropped_early_stops_the_thread() {
+        std::thread::scope(|s| {
+            let mut r = prefetch(s, io::repeat(1).take(64 * PREFETCH_CHUNK as u64));
+            let mut first = [0u8; 10];
+            r.read_exact(&mut first).unwrap();
+        });
+    }
+}

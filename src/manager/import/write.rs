@@ -109,6 +109,21 @@ fn decode_into(
         meter,
     )
     .map_err(|e| Error::Rejected(e.to_string()))?;
+    // Reading, hashing and decompressing run on their own thread, ahead of the decoder.
+    std::thread::scope(|scope| {
+        let stream = transfer::prefetch(scope, stream);
+        decode_stream(href, stream, stored, format, capacity, sink)
+    })
+}
+
+fn decode_stream(
+    href: &str,
+    stream: impl io::Read,
+    stored: &Stored,
+    format: ImageFormat,
+    capacity: u64,
+    sink: &mut dyn DiskSink,
+) -> Result<(), Error> {
     let mut ignore = |_: u64| {};
     match format {
         ImageFormat::Vmdk => {
