@@ -338,9 +338,9 @@ pub fn full_clone(b: &Bench, data: &ImportData) -> Result<Row> {
         .target(">= 0.9x qemu-img throughput", Some(ratio >= 0.9))
         .note(format!(
             "source volume: {:.0} MB allocated (MB/s are these bytes per second); vmd's copy \
-             allocates {:.0} MB, made by libvirtd's own `qemu-img convert` (so its CPU time \
-             is not vmd's to measure); `cp --reflink=always` {} on this filesystem (row 3r \
-             measures one where it works)",
+             allocates {:.0} MB (vmd copies the master's file with copy_file_range and flushes \
+             it before recording the clone; qemu-img convert and cp do not flush); `cp \
+             --reflink=always` {} on this filesystem (row 3r measures one where it works)",
             bytes as f64 / 1e6,
             vmd_alloc as f64 / 1e6,
             if reflink { "works" } else { "fails" },
