@@ -17,13 +17,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::packages::fill;
+use common::ovf::{descriptor, Disk, QCOW2, RAW};
 use common::run;
 use lab::{assert_fails, volumes_of, Lab};
 
 const MIB: u64 = 1 << 20;
-const RAW: &str = "http://en.wikipedia.org/wiki/Byte";
-const QCOW2: &str = "http://www.gnome.org/~markmc/qcow-image-format.html";
 
 /// A small filesystem mounted under a test directory, with a libvirt `dir` pool in it;
 /// destroyed and unmounted when dropped. Declare it after the [`Lab`] it lives in, so that it
@@ -162,74 +160,21 @@ impl Drop for SmallPool {
     }
 }
 
-const ENVELOPE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
-  <References>
-    <File ovf:href="@HREF@" ovf:id="file1" ovf:size="@SIZE@"/>
-  </References>
-  <DiskSection>
-    <Info>Virtual disks</Info>
-    <Disk ovf:capacity="@CAPACITY@" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="@FORMAT@"@POPULATED@/>
-  </DiskSection>
-  <VirtualSystem ovf:id="full">
-    <Info>A virtual machine</Info>
-    <VirtualHardwareSection>
-      <Info>Virtual hardware requirements</Info>
-      <Item>
-        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>
-        <rasd:ElementName>1 virtual CPU</rasd:ElementName>
-        <rasd:InstanceID>1</rasd:InstanceID>
-        <rasd:ResourceType>3</rasd:ResourceType>
-        <rasd:VirtualQuantity>1</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
-        <rasd:ElementName>64 MiB of memory</rasd:ElementName>
-        <rasd:InstanceID>2</rasd:InstanceID>
-        <rasd:ResourceType>4</rasd:ResourceType>
-        <rasd:VirtualQuantity>64</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:Address>0</rasd:Address>
-        <rasd:ElementName>SCSI controller 0</rasd:ElementName>
-        <rasd:InstanceID>3</rasd:InstanceID>
-        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
-        <rasd:ResourceType>6</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:AddressOnParent>0</rasd:AddressOnParent>
-        <rasd:ElementName>Hard disk 1</rasd:ElementName>
-        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
-        <rasd:InstanceID>4</rasd:InstanceID>
-        <rasd:Parent>3</rasd:Parent>
-        <rasd:ResourceType>17</rasd:ResourceType>
-      </Item>
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-"#;
-
 /// Writes a one-disk package into `dir` (`full.ovf` beside `href`) and returns the `.ovf`.
 /// `populated` is the `ovf:populatedSize` the descriptor declares, true or not.
-fn package(dir: &Path, href: &str, format: &str, capacity: u64, populated: Option<u64>) -> PathBuf {
-    let size = std::fs::metadata(dir.join(href)).unwrap().len();
-    let ovf = fill(
-        ENVELOPE,
-        &[
-            ("HREF", href.to_string()),
-            ("SIZE", size.to_string()),
-            ("CAPACITY", capacity.to_string()),
-            ("FORMAT", format.to_string()),
-            (
-                "POPULATED",
-                populated
-                    .map(|p| format!(" ovf:populatedSize=\"{p}\""))
-                    .unwrap_or_default(),
-            ),
-        ],
-    );
+fn package(
+    dir: &Path,
+    href: &str,
+    format: &'static str,
+    capacity: u64,
+    populated: Option<u64>,
+) -> PathBuf {
+    let mut disk = Disk::file(href, format, capacity);
+    if let Some(p) = populated {
+        disk = disk.populated(p);
+    }
     let path = dir.join("full.ovf");
-    std::fs::write(&path, ovf).unwrap();
+    std::fs::write(&path, descriptor(dir, "full", &[disk])).unwrap();
     path
 }
 

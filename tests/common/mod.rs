@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod guest;
+pub mod ovf;
 pub mod packages;
 
 use std::path::{Path, PathBuf};
