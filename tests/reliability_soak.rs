@@ -6,7 +6,7 @@
 //! cycle keeps.
 //!
 //! The descriptor counts are those of the daemons, which outlive every `vmd` run; other work
-//! on the same libvirtd (another test binary, another engineer) moves them a little, so a
+//! on the same libvirtd (another test binary, another user of the host) moves them a little, so a
 //! small difference is allowed, far below the 50 a leak of one per cycle would show.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
