@@ -11,7 +11,7 @@ mod snapshot;
 mod storage;
 #[cfg(test)]
 mod test_support;
-mod xml;
+pub(crate) mod xml;
 
 use std::path::Path;
 

@@ -141,6 +141,22 @@ pub fn overlay_volume(
     })
 }
 
+#[derive(Serialize)]
+#[serde(rename = "domainsnapshot")]
+struct SnapshotXml<'a> {
+    name: Text<&'a str>,
+    description: Text<&'a str>,
+}
+
+/// `<domainsnapshot>` for an internal snapshot of a running domain
+/// (`virDomainSnapshotCreateXML`: libvirt adds the memory state and every disk).
+pub fn domain_snapshot(name: &str, description: &str) -> String {
+    to_xml(&SnapshotXml {
+        name: Text { value: name },
+        description: Text { value: description },
+    })
+}
+
 fn to_xml<T: Serialize>(doc: &T) -> String {
     // Serialising plain structs of strings and numbers cannot fail; an empty document would
     // be refused by libvirt with its own clear message.
@@ -166,6 +182,15 @@ mod tests {
         assert!(
             xml.contains("<path>/tmp/a&lt;b&gt;&amp;'\"</path>"),
             "{xml}"
+        );
+    }
+
+    #[test]
+    fn domain_snapshot_golden() {
+        assert_eq!(
+            domain_snapshot("s1", "vmd snapshot of a<b"),
+            "<domainsnapshot><name>s1</name><description>vmd snapshot of a&lt;b</description>\
+             </domainsnapshot>"
         );
     }
 

@@ -132,10 +132,9 @@ impl StorageManager {
                 )));
             }
             let libvirt_xml = if running(host, &vmd)? {
-                let xml = format!(
-                    "<domainsnapshot><name>{snap}</name><description>vmd snapshot of {}\
-                     </description></domainsnapshot>",
-                    vmd.name
+                let xml = crate::host::xml::domain_snapshot(
+                    &snap,
+                    &format!("vmd snapshot of {}", vmd.name),
                 );
                 // A snapshot of this name that libvirt finished but vmd never recorded (the
                 // connection dropped, vmd was killed) is not the user's: replace it.

@@ -150,7 +150,7 @@ impl StorageManager {
     ) -> Result<Status, Error> {
         check_instance(&vmd)?;
         let deployment = self.plan_deployment(host, &vmd, req)?;
-        let xml = self.render_domain(host, &vmd, &deployment)?;
+        let xml = self.render_domain(&vmd, &deployment)?;
         let was_defined = host.domain_state(&vmd.id.uuid())?.is_some();
         host.define_domain(&xml)?;
         let committed = fault::point("deploy.defined").and_then(|()| {
@@ -237,12 +237,7 @@ impl StorageManager {
         })
     }
 
-    fn render_domain(
-        &self,
-        _host: &dyn Host,
-        vmd: &Vmd,
-        deployment: &Deployment,
-    ) -> Result<String, Error> {
+    fn render_domain(&self, vmd: &Vmd, deployment: &Deployment) -> Result<String, Error> {
         let template = match &deployment.template {
             Some(path) => std::fs::read_to_string(path).map_err(|source| Error::Io {
                 action: "read template",
