@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use super::deploy::{start_locked, undeploy_domain, DeployRequest, Status, StopOptions};
 use super::rollback::NewVmd;
 use super::snapshot::revert_locked;
-use super::{fault, lock_vmd, Error, StorageManager};
+use super::{fault, image_format, lock_vmd, Error, StorageManager};
 use crate::host::Host;
 use crate::image::inspect;
 use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
@@ -103,13 +103,6 @@ fn capture_master(
     drop(lock);
     created.commit();
     Ok(master)
-}
-
-fn image_format(f: DiskFormat) -> ImageFormat {
-    match f {
-        DiskFormat::Qcow2 => ImageFormat::Qcow2,
-        DiskFormat::Raw => ImageFormat::Raw,
-    }
 }
 
 impl StorageManager {

@@ -143,6 +143,14 @@ fn lock_new(catalog: &Catalog, id: &crate::vmd::VmdId) -> Result<VmdLock, Error>
     Ok(catalog.lock_vmd(id, lock_timeout()?)?)
 }
 
+/// The image format `qemu-img` and vmd's inspector know a volume format by.
+fn image_format(f: crate::vmd::DiskFormat) -> crate::image::ImageFormat {
+    match f {
+        crate::vmd::DiskFormat::Qcow2 => crate::image::ImageFormat::Qcow2,
+        crate::vmd::DiskFormat::Raw => crate::image::ImageFormat::Raw,
+    }
+}
+
 /// The qemu-img runner, from `VMD_QEMU_IMG` or the `PATH`.
 fn qemu_img() -> Result<crate::image::qemu_img::QemuImg, Error> {
     Ok(crate::image::qemu_img::QemuImg::from_env()?)

@@ -365,12 +365,31 @@ mod prefetch_tests {
         assert_eq!(err.to_string(), "digest mismatch");
     }
 
+    /// An endless source that counts what it hands out.
+    struct Counting(Arc<AtomicU64>);
+
+    impl Read for Counting {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(1);
+            self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            Ok(buf.len())
+        }
+    }
+
     #[test]
     fn prefetch_reader_dropped_early_stops_the_thread() {
+        let read = Arc::new(AtomicU64::new(0));
+        // The scope only ends once the thread has: an endless source that kept being read
+        // would hang here.
         std::thread::scope(|s| {
-            let mut r = prefetch(s, io::repeat(1).take(64 * PREFETCH_CHUNK as u64));
+            let mut r = prefetch(s, Counting(Arc::clone(&read)));
             let mut first = [0u8; 10];
             r.read_exact(&mut first).unwrap();
         });
+        let bound = ((PREFETCH_DEPTH + 3) * PREFETCH_CHUNK) as u64;
+        assert!(
+            read.load(Ordering::Relaxed) <= bound,
+            "read on after the reader went"
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::image::stream::{copy_raw, decode_vmdk, DecodeError, StreamLimits};
 use crate::image::ImageFormat;
 use crate::manager::fault;
 use crate::manager::rollback::NewVmd;
-use crate::manager::{Config, Error, Progress};
+use crate::manager::{image_format, Config, Error, Progress};
 use crate::ovf::transfer::{self, Meter, Stored};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{
@@ -241,13 +241,6 @@ fn write_disk(
     };
     decode_into(ctx, stored, format, capacity, meter, sink.as_mut())?;
     sink.finish().map_err(io_error("write volume", path))
-}
-
-fn image_format(f: DiskFormat) -> ImageFormat {
-    match f {
-        DiskFormat::Qcow2 => ImageFormat::Qcow2,
-        DiskFormat::Raw => ImageFormat::Raw,
-    }
 }
 
 /// Re-inspects a written volume, with vmd's inspector and then `qemu-img info`: the format
