@@ -131,10 +131,37 @@ impl Catalog {
                 return read_record(&path);
             }
         }
-        self.list()?
-            .into_iter()
-            .find(|v| v.name.as_str() == name_or_id)
-            .ok_or_else(|| CatalogError::NotFound(name_or_id.to_string()))
+        match self.id_of(name_or_id)? {
+            Some(id) => self.get_id(&id),
+            None => Err(CatalogError::NotFound(name_or_id.to_string())),
+        }
+    }
+
+    /// The id of the VMD named `name`. Reads only each record's id and name, so the
+    /// name checks every create and lookup makes stay cheap as the catalog grows.
+    pub fn id_of(&self, name: &str) -> Result<Option<VmdId>, CatalogError> {
+        /// The part of a record a name lookup needs; serde skips the rest.
+        #[derive(serde::Deserialize)]
+        struct Names {
+            id: VmdId,
+            name: String,
+        }
+        for entry in fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))? {
+            let entry = entry.map_err(io_err("read", &self.dir))?;
+            let path = entry.path();
+            let is_record = path.extension().is_some_and(|e| e == "json")
+                && !entry.file_name().to_string_lossy().starts_with('.');
+            if !is_record {
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+            let names: Names = serde_json::from_slice(&bytes)
+                .map_err(|source| CatalogError::Damaged { path, source })?;
+            if names.name == name {
+                return Ok(Some(names.id));
+            }
+        }
+        Ok(None)
     }
 
     /// The VMD with this id (never a name lookup: a name may look like an id).
@@ -206,7 +233,7 @@ impl Catalog {
     /// Adds a new VMD; its name must be free. Hold [`Catalog::lock`] across the check that
     /// led here and this call.
     pub fn insert(&self, vmd: &Vmd, _lock: &CatalogLock) -> Result<(), CatalogError> {
-        if self.list()?.iter().any(|v| v.name == vmd.name) {
+        if self.id_of(vmd.name.as_str())?.is_some() {
             return Err(CatalogError::NameTaken(vmd.name.to_string()));
         }
         self.write(vmd)
@@ -214,7 +241,7 @@ impl Catalog {
 
     /// True when a VMD of this name exists.
     pub fn name_taken(&self, name: &str) -> Result<bool, CatalogError> {
-        Ok(self.list()?.iter().any(|v| v.name.as_str() == name))
+        Ok(self.id_of(name)?.is_some())
     }
 
     /// Replaces the record of an existing VMD.
