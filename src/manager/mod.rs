@@ -51,8 +51,11 @@ impl Config {
     /// The state directory a user expects: `/var/lib/vmd` for root, else
     /// `$XDG_DATA_HOME/vmd` (or `~/.local/share/vmd`).
     pub fn default_state_dir() -> PathBuf {
-        let is_root = std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-            || std::env::var("HOME").map(|h| h == "/root").unwrap_or(false);
+        // The owner of /proc/self is the process's effective user: unlike $USER or $HOME,
+        // it cannot be stale under sudo or in a cleared environment.
+        let is_root = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false);
         if is_root {
             return PathBuf::from("/var/lib/vmd");
         }
