@@ -61,11 +61,28 @@ impl LibvirtHost {
     }
 
     /// `virStoragePoolRefresh`, then the pool's info.
+    ///
+    /// libvirt refuses to refresh a pool while another client's volume job runs in it
+    /// ("pool has asynchronous jobs running"): that is another vmd importing or cloning
+    /// into the same pool, not a failure of this one. The refresh is retried for up to
+    /// [`REFRESH_BUSY_WAIT`]; if the pool is still busy then, its info is read without a
+    /// refresh (libvirt keeps a dir pool's sizes current as volumes are created and deleted).
     pub(super) fn pool_impl(&self, name: &PoolName) -> Result<PoolInfo, HostError> {
         let pool = self.lookup_pool(name)?;
         if pool.is_active().unwrap_or(false) {
-            pool.refresh(0)
-                .map_err(|e| call_error("virStoragePoolRefresh", name.as_str(), e))?;
+            let deadline = std::time::Instant::now() + REFRESH_BUSY_WAIT;
+            let mut pause = std::time::Duration::from_millis(20);
+            loop {
+                match pool.refresh(0) {
+                    Ok(_) => break,
+                    Err(e) if pool_busy(&e) && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                    }
+                    Err(e) if pool_busy(&e) => break,
+                    Err(e) => return Err(call_error("virStoragePoolRefresh", name.as_str(), e)),
+                }
+            }
         }
         Self::pool_info(&pool)
     }
@@ -208,6 +225,16 @@ impl LibvirtHost {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
+}
+
+/// How long [`LibvirtHost::pool_impl`] waits for other clients' volume jobs in a pool.
+const REFRESH_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether libvirt refused a pool refresh because volume jobs of other clients are running
+/// in it (`storagePoolRefresh`: `VIR_ERR_INTERNAL_ERROR`, "has asynchronous jobs running";
+/// libvirt has no code of its own for it).
+fn pool_busy(err: &virt::error::Error) -> bool {
+    err.message().contains("asynchronous jobs running")
 }
 
 /// `virStorageVolGetPath`, `virStorageVolGetInfo`.
