@@ -305,11 +305,12 @@ impl Host for LibvirtHost {
         &self,
         source_pool: &PoolName,
         source: &VolumeName,
+        source_format: &'static str,
         pool: &PoolName,
         name: &VolumeName,
         format: &'static str,
     ) -> Result<VolumeInfo, HostError> {
-        self.copy_volume_impl(source_pool, source, pool, name, format)
+        self.copy_volume_impl(source_pool, source, source_format, pool, name, format)
     }
 
     fn define_domain(&self, xml: &str) -> Result<(), HostError> {

@@ -195,11 +195,16 @@ pub trait Host {
 
     /// Creates volume `name` in `pool` as a full copy of `source` in `source_pool`, in
     /// `format`, sharing extents where the filesystem can (`virStorageVolCreateXMLFrom`,
-    /// trying `VIR_STORAGE_VOL_CREATE_REFLINK` first).
+    /// trying `VIR_STORAGE_VOL_CREATE_REFLINK` first). `source_format` is the format vmd
+    /// wrote the source in: libvirt reads the source as the format it probed, so the copy is
+    /// refused unless libvirt's view agrees (same format; no backing file under a raw
+    /// volume) — a raw volume whose guest data looks like a qcow2 header never reaches the
+    /// host file that header names.
     fn copy_volume(
         &self,
         source_pool: &PoolName,
         source: &VolumeName,
+        source_format: &'static str,
         pool: &PoolName,
         name: &VolumeName,
         format: &'static str,

@@ -131,11 +131,13 @@ impl LibvirtHost {
         &self,
         source_pool: &PoolName,
         source: &VolumeName,
+        source_format: &'static str,
         pool: &PoolName,
         name: &VolumeName,
         format: &'static str,
     ) -> Result<VolumeInfo, HostError> {
         let src = self.lookup_volume(source_pool, source)?;
+        check_view(&src, source, source_format)?;
         let capacity = volume_info(&src, source.as_str())?.capacity_bytes;
         let p = self.lookup_pool(pool)?;
         // libvirt reports a taken name here as an internal error, unlike
@@ -225,6 +227,38 @@ impl LibvirtHost {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
+}
+
+/// Refuses a volume whose format, as libvirt sees it (`virStorageVolGetXMLDesc`), is not
+/// `declared`, or which libvirt believes has a backing file although vmd wrote it raw:
+/// libvirt would act on its own view, and its view of a file volume comes from probing the
+/// content.
+fn check_view(vol: &StorageVol, name: &VolumeName, declared: &str) -> Result<(), HostError> {
+    let doc = vol
+        .xml_desc(0)
+        .map_err(|e| call_error("virStorageVolGetXMLDesc", name.as_str(), e))?;
+    let view = xml::volume_view(&doc).map_err(|e| HostError::BadXml {
+        what: "volume description",
+        message: e.to_string(),
+    })?;
+    let probed = view.format.as_deref().unwrap_or("unknown");
+    let refuse = |why: String| HostError::Call {
+        call: "virStorageVolCreateXMLFrom",
+        object: name.as_str().to_string(),
+        message: format!("refused: {why}; libvirt would read the volume as it probed it"),
+        kind: HostErrorKind::InvalidState,
+    };
+    if probed != declared {
+        return Err(refuse(format!(
+            "vmd wrote it as {declared}, libvirt takes its content for {probed}"
+        )));
+    }
+    if declared == "raw" && view.backing.is_some() {
+        return Err(refuse(
+            "libvirt sees a backing file under a raw volume".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// How long [`LibvirtHost::pool_impl`] waits for other clients' volume jobs in a pool.
@@ -320,7 +354,7 @@ mod tests {
         let dst: VolumeName = "vmd-test-dst.raw".parse().unwrap();
         host.create_volume(&pool, &src, 3 << 20, "raw").unwrap();
 
-        let copy = host.copy_volume(&pool, &src, &pool, &dst, "raw");
+        let copy = host.copy_volume(&pool, &src, "raw", &pool, &dst, "raw");
 
         host.delete_volume(&pool, &src).unwrap();
         host.delete_volume(&pool, &dst).unwrap();
@@ -337,6 +371,7 @@ mod tests {
             .copy_volume(
                 &pool,
                 &"vmd-test-none.raw".parse().unwrap(),
+                "raw",
                 &pool,
                 &"vmd-test-none2.raw".parse().unwrap(),
                 "raw",
@@ -368,7 +403,7 @@ mod tests {
         host.create_volume(&pool, &dst, 2 << 20, "raw").unwrap();
 
         let err = host
-            .copy_volume(&pool, &src, &pool, &dst, "raw")
+            .copy_volume(&pool, &src, "raw", &pool, &dst, "raw")
             .unwrap_err();
 
         let kept = host.volume(&pool, &dst).unwrap();

@@ -1,7 +1,7 @@
 //! libvirt XML documents vmd writes for storage, as typed structs serialised by quick-xml, so
 //! every value is escaped. Each document has a golden test below.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
 struct Text<T> {
@@ -157,6 +157,56 @@ pub fn domain_snapshot(name: &str, description: &str) -> String {
     })
 }
 
+/// What libvirt believes of a volume's content, from its `<volume>` description
+/// (`virStorageVolGetXMLDesc`). For file volumes libvirt probes the content at every pool
+/// refresh, so this can differ from the format vmd wrote: a raw volume whose guest data begins
+/// with a qcow2 header reads as qcow2, with that header's backing file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeView {
+    /// `<target><format type=…>`, when given.
+    pub format: Option<String>,
+    /// `<backingStore><path>`, when given.
+    pub backing: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VolumeDoc {
+    #[serde(default)]
+    target: Option<TargetDoc>,
+    #[serde(rename = "backingStore", default)]
+    backing_store: Option<BackingDoc>,
+}
+
+#[derive(Deserialize)]
+struct TargetDoc {
+    #[serde(default)]
+    format: Option<FormatDoc>,
+}
+
+#[derive(Deserialize)]
+struct FormatDoc {
+    #[serde(rename = "@type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct BackingDoc {
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// Reads libvirt's view of a volume's format and backing store.
+pub fn volume_view(doc: &str) -> Result<VolumeView, quick_xml::DeError> {
+    let v: VolumeDoc = quick_xml::de::from_str(doc)?;
+    Ok(VolumeView {
+        format: v.target.and_then(|t| t.format).map(|f| f.kind),
+        backing: v
+            .backing_store
+            .and_then(|b| b.path)
+            .filter(|p| !p.is_empty()),
+    })
+}
+
 fn to_xml<T: Serialize>(doc: &T) -> String {
     // Serialising plain structs of strings and numbers cannot fail; an empty document would
     // be refused by libvirt with its own clear message.
@@ -218,6 +268,26 @@ mod tests {
              <compat>1.1</compat></target><backingStore><path>/var/lib/vmd/pools/vmd/vmd-m-d0.qcow2</path>\
              <format type=\"qcow2\"/></backingStore></volume>"
         );
+    }
+
+    #[test]
+    fn volume_view_probed_raw_reads_as_qcow2_with_backing() {
+        let doc = "<volume type='file'><name>v.raw</name><capacity unit='bytes'>1</capacity>\
+                   <target><path>/p/v.raw</path><format type='qcow2'/></target>\
+                   <backingStore><path>/etc/hosts</path><format type='raw'/></backingStore>\
+                   </volume>";
+        let view = volume_view(doc).unwrap();
+        assert_eq!(view.format.as_deref(), Some("qcow2"));
+        assert_eq!(view.backing.as_deref(), Some("/etc/hosts"));
+    }
+
+    #[test]
+    fn volume_view_plain_raw_has_no_backing() {
+        let doc = "<volume type='file'><name>v.raw</name><target><path>/p/v.raw</path>\
+                   <format type='raw'/></target></volume>";
+        let view = volume_view(doc).unwrap();
+        assert_eq!(view.format.as_deref(), Some("raw"));
+        assert_eq!(view.backing, None);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `clone`: a master becomes an instance, each device a linked (qcow2 overlay over the
-//! master's volume, backing format declared) or full copy, in the pool its role calls for.
+//! master's volume, backing format declared) or full copy (read as the master's recorded
+//! format, see `copy`), in the pool its role calls for.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::OpenOptionsExt;
 
 use serde::Serialize;
 
+use super::copy::{copy_disk, CopyMode};
 use super::deploy::render::disk_serial;
 use super::rollback::NewVmd;
 use super::{fault, lock_vmd, Error, StorageManager};
@@ -82,29 +83,31 @@ impl StorageManager {
             let id = VmdId::new();
             let mut created = NewVmd::begin(host, &catalog, &id)?;
             let mut disks = Vec::with_capacity(master.disks.len());
+            let mut qemu_img = None;
             for (index, d) in master.disks.iter().enumerate() {
                 let pool = req.placement.pool_for(d.role, &d.pool);
                 let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
-                let info = if req.full && d.format == DiskFormat::Qcow2 && d.backing.is_none() {
-                    // A standalone qcow2 master is copied byte for byte into a volume libvirt
-                    // made: copy_file_range shares extents where the filesystem can
-                    // (XFS, btrfs), so the copy takes constant time there.
-                    let info = host.create_volume(&pool, &volume, d.capacity_bytes, "qcow2")?;
-                    created.volume(pool.clone(), volume.clone());
-                    copy_contents(&d.path, &info.path, d.capacity_bytes)?;
-                    info
+                let info = if req.full {
+                    // A master holds no snapshots, so a standalone qcow2 one is copied byte
+                    // for byte; any other is converted, read as its recorded format.
+                    let qemu_img = qemu_img.get_or_insert(super::qemu_img()?);
+                    copy_disk(
+                        host,
+                        qemu_img,
+                        &mut created,
+                        d,
+                        &pool,
+                        &volume,
+                        CopyMode::Bytes,
+                    )?
                 } else {
-                    let info = if req.full {
-                        host.copy_volume(&d.pool, &d.volume, &pool, &volume, "qcow2")?
-                    } else {
-                        host.create_overlay(
-                            &pool,
-                            &volume,
-                            d.capacity_bytes,
-                            &d.path,
-                            d.format.as_str(),
-                        )?
-                    };
+                    let info = host.create_overlay(
+                        &pool,
+                        &volume,
+                        d.capacity_bytes,
+                        &d.path,
+                        d.format.as_str(),
+                    )?;
                     created.volume(pool.clone(), volume.clone());
                     info
                 };
@@ -152,36 +155,4 @@ impl StorageManager {
         })
         .await
     }
-}
-
-/// Copies a standalone qcow2 master's file into the (new, empty) volume at `target`, then
-/// checks the copy: qcow2 of the master's size, with no backing or data file.
-fn copy_contents(source: &str, target: &str, capacity: u64) -> Result<(), Error> {
-    let io = |action: &'static str, path: &str| {
-        let path = std::path::PathBuf::from(path);
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let mut from = std::fs::File::open(source).map_err(io("open", source))?;
-    let mut to = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(target)
-        .map_err(io("open", target))?;
-    // std's copy between files uses copy_file_range on Linux (reflinks on XFS and btrfs).
-    std::io::copy(&mut from, &mut to).map_err(io("copy into", target))?;
-    to.sync_all().map_err(io("sync", target))?;
-    let info = crate::image::inspect::inspect_path(std::path::Path::new(target))?;
-    crate::image::inspect::check_declared(&info, crate::image::ImageFormat::Qcow2)?;
-    if info.virtual_size != capacity {
-        return Err(Error::Rejected(format!(
-            "copy {target} has {} bytes, not {capacity}",
-            info.virtual_size
-        )));
-    }
-    Ok(())
 }

@@ -2,14 +2,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use super::copy::{copy_disk, CopyMode};
 use super::deploy::{start_locked, undeploy_domain, DeployRequest, Status, StopOptions};
 use super::rollback::NewVmd;
 use super::snapshot::revert_locked;
-use super::{fault, image_format, lock_vmd, Error, StorageManager};
+use super::{fault, lock_vmd, Error, StorageManager};
 use crate::host::Host;
-use crate::image::inspect;
-use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
-use crate::image::ImageFormat;
+use crate::image::qemu_img::QemuImg;
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::{
     now_rfc3339, Disk, DiskFormat, Kind, State, Vmd, VmdId, VmdName, VolumeName, CATALOG_VERSION,
@@ -43,26 +42,15 @@ fn capture_master(
     let mut disks = Vec::new();
     for (index, d) in vmd.disks.iter().enumerate() {
         let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
-        let info = host.create_volume(&d.pool, &volume, d.capacity_bytes, "qcow2")?;
-        created.volume(d.pool.clone(), volume.clone());
-        let opts = ConvertOptions {
-            limits: Limits::convert_for(d.capacity_bytes),
-            target_exists: true,
-        };
-        qemu_img.convert(
-            std::path::Path::new(&d.path),
-            image_format(d.format),
-            std::path::Path::new(&info.path),
-            ImageFormat::Qcow2,
-            &opts,
+        let info = copy_disk(
+            host,
+            qemu_img,
+            &mut created,
+            d,
+            &d.pool,
+            &volume,
+            CopyMode::Convert,
         )?;
-        let check = inspect::inspect_path(std::path::Path::new(&info.path))?;
-        if check.virtual_size != d.capacity_bytes {
-            return Err(Error::Rejected(format!(
-                "captured volume {volume} has {} bytes, not {}",
-                check.virtual_size, d.capacity_bytes
-            )));
-        }
         std::fs::set_permissions(&info.path, std::fs::Permissions::from_mode(0o444)).map_err(
             |source| Error::Io {
                 action: "make read-only",

@@ -11,6 +11,7 @@ use crate::vmd::lock::VmdLock;
 use crate::vmd::Vmd;
 
 mod clone;
+mod copy;
 mod delete;
 pub mod deploy;
 mod device;
