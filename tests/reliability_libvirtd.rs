@@ -33,16 +33,17 @@ const DAEMON_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many times a test tries to land its kill inside the operation.
 const ATTEMPTS: usize = 3;
 
+/// The system libvirtd, by its pid file (`/run/libvirtd.pid`), never by process name: a second
+/// libvirtd (scripts/second-host) may run beside it. A stale pid file whose number now
+/// belongs to another program does not count.
 fn libvirtd_pid() -> Option<u32> {
-    std::fs::read_dir("/proc")
+    let pid: u32 = std::fs::read_to_string("/run/libvirtd.pid")
         .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| c.trim() == "libvirtd")
-                .unwrap_or(false)
-        })
+        .trim()
+        .parse()
+        .ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "libvirtd").then_some(pid)
 }
 
 fn libvirtd_answers() -> bool {
