@@ -27,8 +27,13 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
+# The tests of remote use need the second libvirt host and the iSCSI target
+# (scripts/second-host); they are stopped afterwards unless they were running before.
 test: setup lint doc
-	$(CARGO) test
+	@if scripts/second-host status; then was=1; else was=; $(SUDO) scripts/second-host start >/dev/null; fi; \
+	$(CARGO) test; rc=$$?; \
+	[ -n "$$was" ] || $(SUDO) scripts/second-host stop; \
+	exit $$rc
 
 clean:
 	$(CARGO) clean

@@ -14,7 +14,7 @@ use virt::sys;
 
 use super::{
     capabilities::guest_domain_types, default_virt_type, version_string, DomainState, Host,
-    HostError, HostErrorKind, HostInfo, PoolInfo, VmdDomain, VolumeInfo,
+    HostError, HostErrorKind, HostInfo, PoolAccess, PoolInfo, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -311,6 +311,32 @@ impl Host for LibvirtHost {
         format: &'static str,
     ) -> Result<VolumeInfo, HostError> {
         self.copy_volume_impl(source_pool, source, source_format, pool, name, format)
+    }
+
+    fn pool_access(&self, pool: &PoolName) -> Result<PoolAccess, HostError> {
+        self.pool_access_impl(pool)
+    }
+
+    fn upload_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        offset: u64,
+        len: u64,
+        source: &mut dyn std::io::Read,
+    ) -> Result<(), HostError> {
+        self.upload_impl(pool, name, offset, len, source)
+    }
+
+    fn download_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        offset: u64,
+        len: u64,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<u64, HostError> {
+        self.download_impl(pool, name, offset, len, sink)
     }
 
     fn define_domain(&self, xml: &str) -> Result<(), HostError> {

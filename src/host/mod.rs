@@ -11,9 +11,11 @@ mod snapshot;
 mod storage;
 #[cfg(test)]
 mod test_support;
+mod transfer;
 pub(crate) mod xml;
 
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -101,6 +103,17 @@ pub struct PoolInfo {
     pub allocation_bytes: u64,
     /// Bytes free.
     pub available_bytes: u64,
+}
+
+/// How vmd reaches the content of a pool's volumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "access", content = "path")]
+pub enum PoolAccess {
+    /// The pool's directory is this directory here (proved, not assumed): vmd may read and
+    /// write its volume files in place.
+    Local(PathBuf),
+    /// Only through libvirt: upload and download streams and the host's own copies.
+    Streams,
 }
 
 /// What `vmd host check` reports.
@@ -209,6 +222,32 @@ pub trait Host {
         name: &VolumeName,
         format: &'static str,
     ) -> Result<VolumeInfo, HostError>;
+
+    /// Whether vmd may touch the pool's files directly: only when a probe volume that libvirt
+    /// creates appears at the same path here, with the same size.
+    fn pool_access(&self, pool: &PoolName) -> Result<PoolAccess, HostError>;
+
+    /// Writes `len` bytes read from `source` into the volume at `offset`
+    /// (`virStorageVolUpload`).
+    fn upload_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        offset: u64,
+        len: u64,
+        source: &mut dyn Read,
+    ) -> Result<(), HostError>;
+
+    /// Reads `len` bytes of the volume from `offset` (0: to its end) into `sink`
+    /// (`virStorageVolDownload`); returns the bytes read.
+    fn download_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        offset: u64,
+        len: u64,
+        sink: &mut dyn Write,
+    ) -> Result<u64, HostError>;
 
     /// Defines (or redefines, keeping its snapshots) a persistent domain from `xml`
     /// (`virDomainDefineXML`).

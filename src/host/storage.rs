@@ -163,7 +163,11 @@ impl LibvirtHost {
     }
 
     /// `virStorageVolLookupByName`.
-    fn lookup_volume(&self, pool: &PoolName, name: &VolumeName) -> Result<StorageVol, HostError> {
+    pub(super) fn lookup_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+    ) -> Result<StorageVol, HostError> {
         let p = self.lookup_pool(pool)?;
         p.lookup_storage_vol_by_name(name.as_str())
             .map_err(|e| call_error("virStorageVolLookupByName", name.as_str(), e))

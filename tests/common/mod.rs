@@ -6,6 +6,7 @@ pub mod env;
 pub mod guest;
 pub mod ovf;
 pub mod packages;
+pub mod remote;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,67 @@
+//! The second libvirt host (`scripts/second-host`): started once per test binary (the script
+//! is idempotent; `make test` stops it at the end), and pools on it that tests own.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use virt::connect::Connect;
+
+use super::{repo, run};
+
+/// Starts the second host unless it runs, and returns its URI.
+pub fn second_host() -> String {
+    static URI: OnceLock<String> = OnceLock::new();
+    URI.get_or_init(|| {
+        run(Command::new(repo().join("scripts/second-host")).arg("start"))
+            .trim()
+            .to_string()
+    })
+    .clone()
+}
+
+/// A transient `dir` pool on the second host, destroyed (with its volumes) when dropped.
+pub struct RemotePool {
+    pub uri: String,
+    pub name: String,
+    pub path: String,
+}
+
+impl RemotePool {
+    /// A pool at `<host's /var/lib/libvirt/images>/<name>`: a path that, in this namespace,
+    /// names a directory of the *first* host, or nothing.
+    pub fn new(tag: &str) -> Self {
+        let uri = second_host();
+        let name = format!(
+            "vmdtest-{tag}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let path = format!("/var/lib/libvirt/images/{name}");
+        let xml = format!(
+            "<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>"
+        );
+        let c = connect(&uri);
+        // VIR_STORAGE_POOL_CREATE_WITH_BUILD: the host makes the directory.
+        c.create_storage_pool_xml(&xml, 1)
+            .expect("create pool on the second host");
+        Self { uri, name, path }
+    }
+}
+
+impl Drop for RemotePool {
+    fn drop(&mut self) {
+        let c = connect(&self.uri);
+        if let Ok(p) = c.lookup_storage_pool_by_name(&self.name) {
+            if let Ok(vols) = p.list_all_volumes(0) {
+                for v in vols {
+                    let _ = v.delete(0);
+                }
+            }
+            let _ = p.destroy();
+        }
+    }
+}
+
+pub fn connect(uri: &str) -> Connect {
+    virt::error::clear_error_callback();
+    Connect::open(Some(uri)).expect("connect to the second host")
+}
