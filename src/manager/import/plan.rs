@@ -429,7 +429,10 @@ pub(super) fn plan(
 }
 
 /// The name a master gets when the user gives none: the system id, else the package's file
-/// name, whichever is a valid VMD name.
+/// name, whichever is a valid VMD name. A UUID-shaped candidate is never valid: it could be
+/// another VMD's id (a package can copy one, a guest can read its own), so a package whose
+/// system id is a UUID is named after its file, and one whose file name is a UUID too needs
+/// `--name`.
 fn default_name(appliance: &Appliance, package: &Package) -> Result<VmdName, Error> {
     let stem = package
         .path()
@@ -441,9 +444,11 @@ fn default_name(appliance: &Appliance, package: &Package) -> Result<VmdName, Err
         .find_map(|c| c.parse::<VmdName>().ok())
         .ok_or_else(|| {
             Error::Request(format!(
-                "the package's names are not valid VMD names; choose one with --name \
-                 (system id {:?})",
-                appliance.system.id.chars().take(64).collect::<String>()
+                "the package's system id {:?} and file name {:?} are not valid VMD names \
+                 (1 to 64 letters, digits, '.', '_' or '-', and not a UUID); choose one with \
+                 --name",
+                appliance.system.id.chars().take(64).collect::<String>(),
+                stem.chars().take(64).collect::<String>()
             ))
         })
 }
