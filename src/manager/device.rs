@@ -8,6 +8,7 @@ use super::rollback::NewVmd;
 use super::{lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host, HostErrorKind};
 use crate::vmd::catalog::{Catalog, CatalogError};
+use crate::vmd::limits;
 use crate::vmd::{
     now_rfc3339, Disk, DiskFormat, Firmware, Hardware, Kind, Network, PoolName, Role, State, Vmd,
     VmdId, VmdName, VolumeName, CATALOG_VERSION,
@@ -278,13 +279,13 @@ impl StorageManager {
                 )));
             }
             let index = free_index(&vmd);
-            let unit = vmd.disks.iter().map(|d| d.unit + 1).max().unwrap_or(0);
-            if unit > 255 {
-                return Err(Error::Request(format!(
-                    "{} has no free SCSI unit",
-                    vmd.name
-                )));
-            }
+            let unit = limits::next_unit(vmd.disks.iter().map(|d| d.unit)).ok_or_else(|| {
+                Error::Request(format!(
+                    "{} has no free SCSI unit (units 0 to {} are taken)",
+                    vmd.name,
+                    limits::MAX_SCSI_UNIT
+                ))
+            })?;
             let pool = req
                 .pool
                 .clone()

@@ -16,6 +16,7 @@ use crate::ovf::manifest::{self, Manifest};
 use crate::ovf::package::Package;
 use crate::ovf::transfer::{self, Declared, Stored};
 use crate::vmd::catalog::Catalog;
+use crate::vmd::limits;
 use crate::vmd::{DiskFormat, PoolName, Role, VmdId, VmdName, VolumeName};
 
 /// Bytes of a decompressed stream read to recognise its format.
@@ -296,6 +297,18 @@ pub(super) fn plan(
     let mut sources = Vec::new();
     let mut required: u64 = 0;
     for (index, d) in appliance.disks.iter().enumerate() {
+        // Every disk lands on one virtio-scsi controller at its AddressOnParent; past the
+        // bus's last LUN, libvirt defines the domain but QEMU refuses to start it.
+        if d.unit > limits::MAX_SCSI_UNIT {
+            return Err(rejected(format!(
+                "{}: disk '{}' is at unit {} (AddressOnParent), above the virtio-scsi limit \
+                 of {}",
+                package.descriptor_name,
+                d.disk.id.escape_debug(),
+                d.unit,
+                limits::MAX_SCSI_UNIT
+            )));
+        }
         let capacity = d.disk.capacity_bytes;
         // No image above this can pass the inspector; a blank disk must not exceed it either.
         if capacity > inspect::MAX_VIRTUAL_SIZE {
