@@ -59,6 +59,22 @@ pub struct AttachedDevice {
     pub path: String,
 }
 
+fn out_of_range(e: limits::OutOfRange) -> Error {
+    Error::Request(e.to_string())
+}
+
+/// Refuses a request outside [`limits`] before anything is made: no pool, no volume, no
+/// record.
+fn check_create(req: &CreateRequest) -> Result<(), Error> {
+    limits::vcpus(req.vcpus).map_err(out_of_range)?;
+    limits::memory_mib(req.memory_mib).map_err(out_of_range)?;
+    limits::disk_bytes("OS disk size", req.os_disk).map_err(out_of_range)?;
+    for (n, size) in req.data_disks.iter().enumerate() {
+        limits::disk_bytes(&format!("data disk {} size", n + 1), *size).map_err(out_of_range)?;
+    }
+    Ok(())
+}
+
 /// The first volume index of vmd's scheme not used by the VMD's disks.
 fn free_index(vmd: &Vmd) -> usize {
     (0..)
@@ -143,6 +159,7 @@ fn disk_xml(d: &Disk) -> String {
 impl StorageManager {
     /// Creates a blank instance with new, empty devices.
     pub async fn create(&self, req: CreateRequest) -> Result<Vmd, Error> {
+        check_create(&req)?;
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
@@ -268,6 +285,7 @@ impl StorageManager {
 
     /// Adds a new blank device to an instance, and to its domain when deployed.
     pub async fn add_device(&self, req: AddDeviceRequest) -> Result<Disk, Error> {
+        limits::disk_bytes("device size", req.size).map_err(out_of_range)?;
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
