@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::deploy::render::disk_serial;
+use super::deploy::render::{disk_serial, sd_name};
 use super::rollback::NewVmd;
 use super::{lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host, HostErrorKind};
@@ -133,8 +133,8 @@ fn disk_xml(d: &Disk) -> String {
         #[serde(rename = "@unit")]
         unit: u32,
     }
-    let letters = b"abcdefghijklmnopqrstuvwxyz";
-    let dev = format!("sd{}", letters[d.unit as usize % 26] as char);
+    // The name the domain template gives the same unit, so units past 25 do not collide.
+    let dev = sd_name(d.unit);
     quick_xml::se::to_string(&DiskXml {
         kind: "file",
         device: "disk",
@@ -382,5 +382,34 @@ impl StorageManager {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(unit: u32) -> Disk {
+        Disk {
+            serial: Some("s".to_string()),
+            id: format!("disk{unit}"),
+            role: Role::Data,
+            bus: "scsi".to_string(),
+            unit,
+            capacity_bytes: 1 << 20,
+            format: DiskFormat::Qcow2,
+            pool: PoolName::default_pool(),
+            volume: "v.qcow2".parse().unwrap(),
+            path: "/p/v.qcow2".to_string(),
+            backing: None,
+        }
+    }
+
+    // SECURITY.md item 13: unit 26 was named sda again (unit modulo 26), the OS disk's name.
+    #[test]
+    fn disk_xml_target_name_follows_the_template_past_unit_25() {
+        assert!(disk_xml(&disk(0)).contains(r#"dev="sda""#));
+        assert!(disk_xml(&disk(26)).contains(r#"dev="sdaa""#));
+        assert!(disk_xml(&disk(26)).contains(r#"unit="26""#));
     }
 }
