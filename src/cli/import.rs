@@ -29,7 +29,8 @@ pub struct PackageArgs {
 pub struct ImportArgs {
     #[command(flatten)]
     package: PackageArgs,
-    /// The master's name [default: the package's system id or file name].
+    /// The master's name [default: the package's system id, else its file name; never a
+    /// UUID].
     #[arg(long)]
     name: Option<VmdName>,
     /// The storage pool for the volumes [default: vmd's own dir pool, created on first use].

@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 
-use super::deploy::render::disk_serial;
+use super::deploy::render::{disk_serial, sd_name};
 use super::rollback::NewVmd;
 use super::{lock_vmd, Error, StorageManager};
 use crate::host::{DomainState, Host, HostErrorKind};
 use crate::vmd::catalog::{Catalog, CatalogError};
+use crate::vmd::limits;
 use crate::vmd::{
     now_rfc3339, Disk, DiskFormat, Firmware, Hardware, Kind, Network, PoolName, Role, State, Vmd,
     VmdId, VmdName, VolumeName, CATALOG_VERSION,
@@ -56,6 +57,22 @@ pub struct AttachedDevice {
     pub volume: VolumeName,
     /// The volume's path on the host.
     pub path: String,
+}
+
+fn out_of_range(e: limits::OutOfRange) -> Error {
+    Error::Request(e.to_string())
+}
+
+/// Refuses a request outside [`limits`] before anything is made: no pool, no volume, no
+/// record.
+fn check_create(req: &CreateRequest) -> Result<(), Error> {
+    limits::vcpus(req.vcpus).map_err(out_of_range)?;
+    limits::memory_mib(req.memory_mib).map_err(out_of_range)?;
+    limits::disk_bytes("OS disk size", req.os_disk).map_err(out_of_range)?;
+    for (n, size) in req.data_disks.iter().enumerate() {
+        limits::disk_bytes(&format!("data disk {} size", n + 1), *size).map_err(out_of_range)?;
+    }
+    Ok(())
 }
 
 /// The first volume index of vmd's scheme not used by the VMD's disks.
@@ -116,8 +133,8 @@ fn disk_xml(d: &Disk) -> String {
         #[serde(rename = "@unit")]
         unit: u32,
     }
-    let letters = b"abcdefghijklmnopqrstuvwxyz";
-    let dev = format!("sd{}", letters[d.unit as usize % 26] as char);
+    // The name the domain template gives the same unit, so units past 25 do not collide.
+    let dev = sd_name(d.unit);
     quick_xml::se::to_string(&DiskXml {
         kind: "file",
         device: "disk",
@@ -142,6 +159,7 @@ fn disk_xml(d: &Disk) -> String {
 impl StorageManager {
     /// Creates a blank instance with new, empty devices.
     pub async fn create(&self, req: CreateRequest) -> Result<Vmd, Error> {
+        check_create(&req)?;
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
@@ -267,6 +285,7 @@ impl StorageManager {
 
     /// Adds a new blank device to an instance, and to its domain when deployed.
     pub async fn add_device(&self, req: AddDeviceRequest) -> Result<Disk, Error> {
+        limits::disk_bytes("device size", req.size).map_err(out_of_range)?;
         let state_dir = self.config.state_dir.clone();
         self.with_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
@@ -278,13 +297,13 @@ impl StorageManager {
                 )));
             }
             let index = free_index(&vmd);
-            let unit = vmd.disks.iter().map(|d| d.unit + 1).max().unwrap_or(0);
-            if unit > 255 {
-                return Err(Error::Request(format!(
-                    "{} has no free SCSI unit",
-                    vmd.name
-                )));
-            }
+            let unit = limits::next_unit(vmd.disks.iter().map(|d| d.unit)).ok_or_else(|| {
+                Error::Request(format!(
+                    "{} has no free SCSI unit (units 0 to {} are taken)",
+                    vmd.name,
+                    limits::MAX_SCSI_UNIT
+                ))
+            })?;
             let pool = req
                 .pool
                 .clone()
@@ -363,5 +382,34 @@ impl StorageManager {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(unit: u32) -> Disk {
+        Disk {
+            serial: Some("s".to_string()),
+            id: format!("disk{unit}"),
+            role: Role::Data,
+            bus: "scsi".to_string(),
+            unit,
+            capacity_bytes: 1 << 20,
+            format: DiskFormat::Qcow2,
+            pool: PoolName::default_pool(),
+            volume: "v.qcow2".parse().unwrap(),
+            path: "/p/v.qcow2".to_string(),
+            backing: None,
+        }
+    }
+
+    // SECURITY.md item 13: unit 26 was named sda again (unit modulo 26), the OS disk's name.
+    #[test]
+    fn disk_xml_target_name_follows_the_template_past_unit_25() {
+        assert!(disk_xml(&disk(0)).contains(r#"dev="sda""#));
+        assert!(disk_xml(&disk(26)).contains(r#"dev="sdaa""#));
+        assert!(disk_xml(&disk(26)).contains(r#"unit="26""#));
     }
 }

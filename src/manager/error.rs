@@ -8,7 +8,7 @@ use crate::vmd::catalog::CatalogError;
 /// How a caller should treat a failure; the CLI maps each kind to its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// The request is wrong (exit 2, as a usage error).
+    /// The request is wrong or ambiguous (exit 2, as a usage error).
     Usage,
     /// A package or request was rejected as invalid or unsafe (exit 3).
     Rejected,
@@ -85,6 +85,7 @@ impl Error {
             Error::Catalog(CatalogError::NameTaken(_) | CatalogError::Busy { .. }) => {
                 ErrorKind::Conflict
             }
+            Error::Catalog(CatalogError::Ambiguous { .. }) => ErrorKind::Usage,
             Error::Catalog(_) => ErrorKind::Other,
             Error::Request(_) => ErrorKind::Usage,
             Error::Rejected(_) => ErrorKind::Rejected,

@@ -24,6 +24,20 @@ pub enum CatalogError {
     /// The name is taken.
     #[error("a VMD named {0} exists already")]
     NameTaken(String),
+    /// A reference is one VMD's id and another's name (a name recorded before names that
+    /// look like ids were refused).
+    #[error(
+        "{reference} is ambiguous: it is the id of VMD {id_owner} and the name of the VMD with \
+         id {named}; refer to them as {id_owner} and {named}"
+    )]
+    Ambiguous {
+        /// The reference as given.
+        reference: String,
+        /// The name of the VMD whose id it is.
+        id_owner: String,
+        /// The id of the VMD whose name it is.
+        named: VmdId,
+    },
     /// Reading or writing a file failed.
     #[error("catalog {action} {path}: {source}")]
     Io {
@@ -123,17 +137,26 @@ impl Catalog {
         Ok(out)
     }
 
-    /// The VMD with this name, or with this id.
+    /// The VMD with this name, or with this id. A reference that is one VMD's id and
+    /// another's name is an error naming both: new names never look like ids, but a record
+    /// written before that rule may hold one, and guessing could delete the wrong VMD.
     pub fn get(&self, name_or_id: &str) -> Result<Vmd, CatalogError> {
-        if let Ok(id) = name_or_id.parse::<VmdId>() {
-            let path = self.record_path(&id);
-            if path.exists() {
-                return read_record(&path);
+        let by_id = name_or_id
+            .parse::<VmdId>()
+            .ok()
+            .filter(|id| self.contains(id));
+        let by_name = self.id_of(name_or_id)?;
+        match (by_id, by_name) {
+            (Some(id), Some(named)) if id != named => {
+                let owner = self.get_id(&id)?;
+                Err(CatalogError::Ambiguous {
+                    reference: name_or_id.to_string(),
+                    id_owner: owner.name.to_string(),
+                    named,
+                })
             }
-        }
-        match self.id_of(name_or_id)? {
-            Some(id) => self.get_id(&id),
-            None => Err(CatalogError::NotFound(name_or_id.to_string())),
+            (Some(id), _) | (None, Some(id)) => self.get_id(&id),
+            (None, None) => Err(CatalogError::NotFound(name_or_id.to_string())),
         }
     }
 
@@ -375,6 +398,43 @@ mod tests {
         let vmd = sample("tiny");
         cat.insert(&vmd, &cat.lock().unwrap()).unwrap();
         assert_eq!(cat.get("tiny").unwrap(), vmd);
+        assert_eq!(cat.get(&vmd.id.to_string()).unwrap(), vmd);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    // SECURITY.md item 40: a record from before names that look like ids were refused,
+    // named after another VMD's id. The reference matches both: an error naming both, never
+    // a guess; each stays reachable by the other reference.
+    #[test]
+    fn catalog_get_reference_that_is_one_id_and_another_name_is_ambiguous() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let victim = sample("victim");
+        let mut squatter = sample("placeholder");
+        squatter.name = serde_json::from_value(serde_json::json!(victim.id.to_string())).unwrap();
+        cat.insert(&victim, &cat.lock().unwrap()).unwrap();
+        cat.write(&squatter).unwrap();
+
+        let err = cat.get(&victim.id.to_string()).unwrap_err();
+        assert!(matches!(err, CatalogError::Ambiguous { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("victim") && msg.contains(&squatter.id.to_string()),
+            "{msg}"
+        );
+        assert_eq!(cat.get("victim").unwrap(), victim);
+        assert_eq!(cat.get(&squatter.id.to_string()).unwrap(), squatter);
+        assert_eq!(cat.get(&victim.id.simple()).unwrap(), victim);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn catalog_get_name_equal_to_its_own_id_is_not_ambiguous() {
+        let dir = temp_dir();
+        let cat = Catalog::open(&dir).unwrap();
+        let mut vmd = sample("placeholder");
+        vmd.name = serde_json::from_value(serde_json::json!(vmd.id.to_string())).unwrap();
+        cat.write(&vmd).unwrap();
         assert_eq!(cat.get(&vmd.id.to_string()).unwrap(), vmd);
         fs::remove_dir_all(dir).unwrap();
     }

@@ -2,6 +2,7 @@
 //! stores VMDs on disk. Plain code: no libvirt, no tokio, no printing.
 
 pub mod catalog;
+pub mod limits;
 pub mod lock;
 mod model;
 pub use model::now_rfc3339;

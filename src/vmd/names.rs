@@ -1,5 +1,6 @@
 //! Validated identifiers. Every name that reaches libvirt is one of these, and volume names
-//! come from vmd's own scheme, never from an OVF.
+//! come from vmd's own scheme, never from an OVF. A VMD name never looks like a VMD id
+//! (anything the UUID parser takes), so a reference is a name or an id, never both.
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,11 +78,41 @@ impl FromStr for VmdId {
     }
 }
 
+/// Refuses what [`VmdId::from_str`] would take as an id: the hyphenated, simple (32 hex
+/// digits), braced and `urn:uuid:` forms, in any case. A package's VirtualSystem id is often
+/// a UUID, and a guest can learn its own VMD id (the domain UUID, through SMBIOS); as a name
+/// it would make `delete <id>` reach another VMD.
+fn not_an_id(what: &'static str, s: &str) -> Result<(), NameError> {
+    if uuid::Uuid::parse_str(s).is_ok() {
+        return Err(NameError {
+            what,
+            value: s.chars().take(80).collect(),
+            rule: "a name may not look like a UUID, which is how VMD ids are written",
+        });
+    }
+    Ok(())
+}
+
+/// No extra rule beyond [`plain_name`].
+fn no_extra_rule(_what: &'static str, _s: &str) -> Result<(), NameError> {
+    Ok(())
+}
+
+/// A name as a catalog record stores it. Reading one applies the character rules but not
+/// the later ones (a VMD name that looks like an id), so records written before a rule
+/// existed still load; the catalog's resolver refuses what they make ambiguous.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Stored(String);
+
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr) => {
+        name_type!($(#[$doc])* $name, $what, $max, no_extra_rule);
+    };
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $extra:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[serde(try_from = "Stored", into = "String")]
         pub struct $name(String);
 
         impl $name {
@@ -101,6 +132,7 @@ macro_rules! name_type {
             type Err = NameError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 plain_name($what, s, $max)?;
+                $extra($what, s)?;
                 Ok(Self(s.to_string()))
             }
         }
@@ -109,6 +141,14 @@ macro_rules! name_type {
             type Error = NameError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 s.parse()
+            }
+        }
+
+        impl TryFrom<Stored> for $name {
+            type Error = NameError;
+            fn try_from(s: Stored) -> Result<Self, Self::Error> {
+                plain_name($what, &s.0, $max)?;
+                Ok(Self(s.0))
             }
         }
 
@@ -121,10 +161,12 @@ macro_rules! name_type {
 }
 
 name_type!(
-    /// A VMD's name, chosen by the user (or taken from the package when it is valid).
+    /// A VMD's name, chosen by the user (or taken from the package when it is valid). Never
+    /// UUID-shaped, so it cannot be mistaken for a [`VmdId`].
     VmdName,
     "VMD name",
-    64
+    64,
+    not_an_id
 );
 name_type!(
     /// A libvirt storage pool name.
@@ -199,6 +241,52 @@ mod tests {
         assert!(vol.as_str().ends_with("-d2.qcow2"));
         assert_eq!(vol.owner(), Some(id));
         assert_eq!("other.qcow2".parse::<VolumeName>().unwrap().owner(), None);
+    }
+
+    // SECURITY.md item 40: a name never looks like an id, in any form the UUID parser takes.
+    #[test]
+    fn vmd_name_uuid_shaped_is_rejected_in_every_uuid_form() {
+        let id = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+        for bad in [
+            id.to_string(),
+            id.to_uppercase(),
+            id.replace('-', ""),
+            id.replace('-', "").to_uppercase(),
+            format!("{{{id}}}"),
+            format!("urn:uuid:{id}"),
+            "00000000-0000-0000-0000-000000000000".to_string(),
+        ] {
+            assert!(bad.parse::<VmdId>().is_ok(), "{bad} is an id form");
+            let err = bad.parse::<VmdName>().unwrap_err();
+            assert!(err.to_string().starts_with("invalid VMD name"), "{err}");
+        }
+        let err = id.parse::<VmdName>().unwrap_err().to_string();
+        assert!(err.contains("may not look like a UUID"), "{err}");
+    }
+
+    // SECURITY.md item 40: near-UUIDs are names, and the id parser refuses them too.
+    #[test]
+    fn vmd_name_almost_uuid_is_accepted_and_is_not_an_id() {
+        for ok in [
+            "67e55044-10b1-426f-9247-bb680e5fe0c",
+            "67e55044-10b1-426f-9247-bb680e5fe0c8-x",
+            "vm-67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "67e5504410b1426f9247bb680e5fe0c",
+            "g7e55044-10b1-426f-9247-bb680e5fe0c8",
+        ] {
+            assert!(ok.parse::<VmdName>().is_ok(), "{ok}");
+            assert!(ok.parse::<VmdId>().is_err(), "{ok}");
+        }
+    }
+
+    // SECURITY.md item 40: a record written before the rule still loads (the resolver
+    // refuses the ambiguity instead), but a new name from a string never passes.
+    #[test]
+    fn vmd_name_uuid_shaped_in_a_stored_record_still_loads() {
+        let id = "\"67e55044-10b1-426f-9247-bb680e5fe0c8\"";
+        let name: VmdName = serde_json::from_str(id).unwrap();
+        assert_eq!(name.as_str(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+        assert!(VmdName::try_from(name.as_str().to_string()).is_err());
     }
 
     #[test]

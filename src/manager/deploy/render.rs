@@ -246,7 +246,7 @@ fn is_xml_char(c: char) -> bool {
 
 /// The filter `sd_name`: a SCSI unit's target name, `sda`..`sdz`, `sdaa`, … (the
 /// kernel's scheme), so a disk keeps its name when another disk is removed.
-fn sd_name(unit: u32) -> String {
+pub(crate) fn sd_name(unit: u32) -> String {
     let mut letters = Vec::new();
     let mut n = u64::from(unit) + 1;
     while n > 0 {

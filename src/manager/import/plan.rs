@@ -16,6 +16,7 @@ use crate::ovf::manifest::{self, Manifest};
 use crate::ovf::package::Package;
 use crate::ovf::transfer::{self, Declared, Stored};
 use crate::vmd::catalog::Catalog;
+use crate::vmd::limits;
 use crate::vmd::{DiskFormat, PoolName, Role, VmdId, VmdName, VolumeName};
 
 /// Bytes of a decompressed stream read to recognise its format.
@@ -296,6 +297,18 @@ pub(super) fn plan(
     let mut sources = Vec::new();
     let mut required: u64 = 0;
     for (index, d) in appliance.disks.iter().enumerate() {
+        // Every disk lands on one virtio-scsi controller at its AddressOnParent; past the
+        // bus's last LUN, libvirt defines the domain but QEMU refuses to start it.
+        if d.unit > limits::MAX_SCSI_UNIT {
+            return Err(rejected(format!(
+                "{}: disk '{}' is at unit {} (AddressOnParent), above the virtio-scsi limit \
+                 of {}",
+                package.descriptor_name,
+                d.disk.id.escape_debug(),
+                d.unit,
+                limits::MAX_SCSI_UNIT
+            )));
+        }
         let capacity = d.disk.capacity_bytes;
         // No image above this can pass the inspector; a blank disk must not exceed it either.
         if capacity > inspect::MAX_VIRTUAL_SIZE {
@@ -429,7 +442,10 @@ pub(super) fn plan(
 }
 
 /// The name a master gets when the user gives none: the system id, else the package's file
-/// name, whichever is a valid VMD name.
+/// name, whichever is a valid VMD name. A UUID-shaped candidate is never valid: it could be
+/// another VMD's id (a package can copy one, a guest can read its own), so a package whose
+/// system id is a UUID is named after its file, and one whose file name is a UUID too needs
+/// `--name`.
 fn default_name(appliance: &Appliance, package: &Package) -> Result<VmdName, Error> {
     let stem = package
         .path()
@@ -441,9 +457,11 @@ fn default_name(appliance: &Appliance, package: &Package) -> Result<VmdName, Err
         .find_map(|c| c.parse::<VmdName>().ok())
         .ok_or_else(|| {
             Error::Request(format!(
-                "the package's names are not valid VMD names; choose one with --name \
-                 (system id {:?})",
-                appliance.system.id.chars().take(64).collect::<String>()
+                "the package's system id {:?} and file name {:?} are not valid VMD names \
+                 (1 to 64 letters, digits, '.', '_' or '-', and not a UUID); choose one with \
+                 --name",
+                appliance.system.id.chars().take(64).collect::<String>(),
+                stem.chars().take(64).collect::<String>()
             ))
         })
 }
