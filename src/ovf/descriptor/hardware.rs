@@ -18,10 +18,11 @@ use crate::ovf::xml::Shown;
 
 mod drives;
 
-/// KVM's vCPU ceiling on x86.
-const MAX_VCPUS: u64 = 4096;
+/// The most vCPUs a deployed VMD can have (`vmd::limits`): a package asking for more would
+/// import and then fail to start.
+const MAX_VCPUS: u64 = crate::vmd::limits::MAX_VCPUS as u64;
 /// 16 TiB, in MiB.
-const MAX_MEMORY_MIB: u64 = 16 * 1024 * 1024;
+const MAX_MEMORY_MIB: u64 = crate::vmd::limits::MAX_MEMORY_MIB;
 const MIB: u64 = 1024 * 1024;
 
 /// The hardware of `system` under deployment option `config` (`None` when the package

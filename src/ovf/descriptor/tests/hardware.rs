@@ -30,7 +30,12 @@ fn two_processor_items_are_rejected() {
 
 #[test]
 fn vcpu_count_out_of_range_is_rejected() {
-    for (count, expected) in [("0", "vcpu count is 0"), ("5000", "vcpu count is 5000")] {
+    // 256: one past what the default `pc` machine starts with (vmd::limits::MAX_VCPUS).
+    for (count, expected) in [
+        ("0", "vcpu count is 0"),
+        ("256", "vcpu count is 256"),
+        ("5000", "vcpu count is 5000"),
+    ] {
         let doc = minimal_with(
             "<rasd:VirtualQuantity>1</rasd:VirtualQuantity>",
             &format!("<rasd:VirtualQuantity>{count}</rasd:VirtualQuantity>"),
@@ -38,7 +43,7 @@ fn vcpu_count_out_of_range_is_rejected() {
         let e = parse_err(&doc).to_string();
         assert!(
             e.starts_with(&format!(
-                "system 'vm': {expected}, outside the supported range 1..=4096"
+                "system 'vm': {expected}, outside the supported range 1..=255"
             )),
             "{e}"
         );
