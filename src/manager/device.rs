@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::deploy::render::{disk_serial, sd_name};
 use super::rollback::NewVmd;
-use super::{lock_vmd, Error, StorageManager};
+use super::{lock_vmd, pools, Error, StorageManager};
 use crate::host::{DomainState, Host, HostErrorKind};
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::limits;
@@ -168,17 +168,7 @@ impl StorageManager {
             }
             let pool = match req.pool.clone() {
                 Some(p) => p,
-                None => {
-                    let p = PoolName::default_pool();
-                    let dir = state_dir.join("pools").join(p.as_str());
-                    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-                        action: "create",
-                        path: dir.clone(),
-                        source,
-                    })?;
-                    host.ensure_dir_pool(&p, &dir)?;
-                    p
-                }
+                None => pools::ensure_default_pool(host, &state_dir)?,
             };
             let id = VmdId::new();
             let sizes = std::iter::once((Role::Os, req.os_disk))
@@ -251,10 +241,10 @@ impl StorageManager {
             let vmd = Catalog::open(&state_dir)?.get(&name)?;
             let mut out = Vec::new();
             let mut missing = Vec::new();
+            let default = pools::default_pool(host, &state_dir)?;
             for d in &vmd.disks {
-                if d.pool == PoolName::default_pool() {
-                    let dir = state_dir.join("pools").join(d.pool.as_str());
-                    host.ensure_dir_pool(&d.pool, &dir)?;
+                if d.pool == default.name {
+                    pools::ensure_default_pool(host, &state_dir)?;
                 } else {
                     host.pool(&d.pool)?;
                 }
@@ -307,8 +297,11 @@ impl StorageManager {
             let pool = req
                 .pool
                 .clone()
-                .or_else(|| vmd.disks.first().map(|d| d.pool.clone()))
-                .unwrap_or_else(PoolName::default_pool);
+                .or_else(|| vmd.disks.first().map(|d| d.pool.clone()));
+            let pool = match pool {
+                Some(p) => p,
+                None => pools::ensure_default_pool(host, &state_dir)?,
+            };
             let volume = VolumeName::for_disk(&vmd.id, index, "qcow2");
             let info = host.create_volume(&pool, &volume, req.size, "qcow2")?;
             let id = format!("disk{index}");

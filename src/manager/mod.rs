@@ -20,6 +20,7 @@ mod error;
 pub(crate) mod fault;
 mod import;
 mod lifecycle;
+mod pools;
 mod progress;
 mod rollback;
 mod snapshot;

@@ -291,7 +291,11 @@ pub(super) fn plan(
             crate::vmd::catalog::CatalogError::NameTaken(name.to_string()),
         ));
     }
-    let pool = req.pool.clone().unwrap_or_else(PoolName::default_pool);
+    let pool = match (&req.pool, host) {
+        (Some(p), _) => p.clone(),
+        (None, Some(host)) => crate::manager::pools::default_pool(host, &config.state_dir)?.name,
+        (None, None) => PoolName::default_pool(),
+    };
 
     let mut disks = Vec::new();
     let mut sources = Vec::new();

@@ -284,9 +284,12 @@ pub(super) fn execute(
     let catalog = Catalog::open(&config.state_dir)?;
     let mut undo = NewVmd::begin(host, &catalog, &ctx.plan.id)?;
     if req.pool.is_none() {
-        let dir = config.state_dir.join("pools").join(pool.as_str());
-        create_reachable_dir(&dir)?;
-        host.ensure_dir_pool(&pool, &dir)?;
+        let default = crate::manager::pools::ensure_default_pool(host, &config.state_dir)?;
+        if default != pool {
+            return Err(Error::Request(format!(
+                "the default pool changed while planning: {default}, not {pool}"
+            )));
+        }
     }
     let mut disks = Vec::with_capacity(ctx.plan.disks.len());
     for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
@@ -415,24 +418,6 @@ impl DiskSink for NullSink {
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Creates `dir` and makes every component up to it traversable by QEMU, which runs as its
-/// own user and must reach the volumes.
-fn create_reachable_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(io_error("create", dir))?;
-    let mut p = Some(dir);
-    while let Some(d) = p {
-        let meta = std::fs::metadata(d).map_err(io_error("inspect", d))?;
-        let mode = meta.permissions().mode();
-        if mode & 0o111 != 0o111 && d.starts_with("/") && d != Path::new("/") {
-            let mut perm = meta.permissions();
-            perm.set_mode(mode | 0o111);
-            std::fs::set_permissions(d, perm).map_err(io_error("open up", d))?;
-        }
-        p = d.parent().filter(|q| !q.as_os_str().is_empty());
-    }
-    Ok(())
 }
 
 /// The catalog record of the new master.
