@@ -7,5 +7,7 @@
 
 mod common;
 
+#[path = "output_and_input_bounds/template.rs"]
+mod template;
 #[path = "output_and_input_bounds/terminal.rs"]
 mod terminal;

@@ -5,9 +5,10 @@
 //! runs is asked of libvirt, since a guest can power itself off at any time.
 
 pub mod render;
+pub mod template_file;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -239,11 +240,7 @@ impl StorageManager {
 
     fn render_domain(&self, vmd: &Vmd, deployment: &Deployment) -> Result<String, Error> {
         let template = match &deployment.template {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| Error::Io {
-                action: "read template",
-                path: PathBuf::from(path),
-                source,
-            })?,
+            Some(path) => template_file::read(Path::new(path))?,
             None => render::DEFAULT_TEMPLATE.to_string(),
         };
         let console = PathBuf::from(&deployment.console_log);
