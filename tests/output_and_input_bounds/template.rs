@@ -112,3 +112,53 @@ fn deploy_template_over_one_mib_is_refused_by_size() {
     );
     assert_refused(&env, &name, &before, &out, &line);
 }
+
+// Item 8 of the security issue (SECURITY.md item 17: file content into an error sink): a
+// file that is not a template, say `/etc/shadow`, is reported by position, never quoted.
+#[test]
+fn deploy_template_that_is_not_xml_quotes_none_of_the_file() {
+    let env = TestEnv::new("tpl-shadow");
+    let (name, before) = instance(&env);
+    let shadow = env.dir().join("shadow");
+    std::fs::write(
+        &shadow,
+        "root:$6$s3cretsalt$s3crethash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
+    )
+    .unwrap();
+
+    let out = deploy(&env, &name, &shadow);
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(!stderr.contains("daemon"), "{stderr}");
+    let line = format!(
+        "vmd: template {} did not render well-formed XML at output line 1, column 1: text \
+         outside the root element",
+        shadow.display()
+    );
+    assert_refused(&env, &name, &before, &out, &line);
+}
+
+// Item 8 of the security issue: minijinja's messages quote the template's text.
+#[test]
+fn deploy_template_syntax_error_quotes_none_of_the_file() {
+    let env = TestEnv::new("tpl-syntax");
+    let (name, before) = instance(&env);
+    let template = env.dir().join("bad.xml");
+    std::fs::write(
+        &template,
+        "<domain>\n  {{ s3cret_token | n0such }}\n</domain>\n",
+    )
+    .unwrap();
+
+    let out = deploy(&env, &name, &template);
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(!stderr.contains("n0such"), "{stderr}");
+    let line = format!(
+        "vmd: template {} failed at line 2, column 21: unknown filter",
+        template.display()
+    );
+    assert_refused(&env, &name, &before, &out, &line);
+}

@@ -27,9 +27,6 @@ const XML: AutoEscape = AutoEscape::Custom("xml");
 /// this stops a template's runaway nested loops within milliseconds.
 const FUEL: u64 = 1_000_000;
 
-/// The longest stretch of an offending output line quoted in an error.
-const EXCERPT_CHARS: usize = 80;
-
 /// Everything a domain template may use. Field names are the template's variable names,
 /// so renaming one breaks users' templates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,37 +83,49 @@ pub struct NicSpec {
     pub model: String,
 }
 
-/// Why a domain could not be rendered.
+/// Why a domain could not be rendered. A template may be any file the user names (with
+/// delegated privileges, one they cannot read), so errors give the position and the kind of
+/// problem and never quote the template or the rendered text.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The template has a syntax error, or rendering failed: an undefined variable, a
     /// value XML cannot carry, a runaway loop.
-    #[error("template {template} failed{}", at_line(*line))]
+    #[error("template {template} failed{}: {problem}", at(*line, *column))]
     Template {
         /// The template's name (its path for `--template`).
         template: String,
         /// The template line, when known.
         line: Option<usize>,
-        /// minijinja's error.
-        #[source]
-        source: minijinja::Error,
+        /// The column (in characters, from 1) on that line, when known.
+        column: Option<usize>,
+        /// minijinja's kind of error.
+        kind: ErrorKind,
+        /// What went wrong, in words: the kind, or a message of vmd's own formatter.
+        problem: String,
     },
     /// The rendered document is not well-formed XML.
-    #[error("template {template} did not render well-formed XML: output line {line} {excerpt:?}: {problem}")]
+    #[error(
+        "template {template} did not render well-formed XML at output line {line}, column \
+         {column}: {problem}"
+    )]
     Malformed {
         /// The template's name (its path for `--template`).
         template: String,
         /// The line of the rendered output.
         line: usize,
-        /// The start of that line.
-        excerpt: String,
-        /// What is wrong there.
+        /// The column (in characters, from 1) on that line.
+        column: usize,
+        /// What is wrong there, without quoting the document.
         problem: String,
     },
 }
 
-fn at_line(line: Option<usize>) -> String {
-    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
 }
 
 /// Renders `template` for `spec`; errors call the template "domain template".
@@ -133,7 +142,9 @@ pub fn render_named(name: &str, template: &str, spec: &DomainSpec) -> Result<Str
     let template_error = |source: minijinja::Error| RenderError::Template {
         template: name.to_string(),
         line: source.line(),
-        source,
+        column: source.range().map(|r| column_at(template, r.start)),
+        kind: source.kind(),
+        problem: template_problem(&source),
     };
     let env = environment();
     let xml = env
@@ -141,11 +152,11 @@ pub fn render_named(name: &str, template: &str, spec: &DomainSpec) -> Result<Str
         .and_then(|t| t.render(spec))
         .map_err(template_error)?;
     check_well_formed(&xml).map_err(|(offset, problem)| {
-        let (line, excerpt) = locate(&xml, offset);
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
         RenderError::Malformed {
             template: name.to_string(),
-            line,
-            excerpt,
+            line: line_at(&xml, offset),
+            column: column_at(&xml, offset),
             problem,
         }
     })?;
@@ -190,6 +201,24 @@ fn environment() -> Environment<'static> {
     env
 }
 
+/// The formatter's messages: they describe a VMD value, never the template, so they are
+/// the only error details passed on (see [`template_problem`]).
+const NONE_VALUE: &str = "a missing value (none) cannot be written into the domain XML";
+const CONTROL_VALUE: &str = "a value contains ";
+
+/// minijinja's error in words: its kind, plus the detail only when it is one of our
+/// formatter's messages. minijinja's own details quote template text (`unknown filter
+/// "…"`, `unexpected …`), and the template may be a file the user must not read.
+fn template_problem(err: &minijinja::Error) -> String {
+    let ours = err
+        .detail()
+        .filter(|d| *d == NONE_VALUE || d.starts_with(CONTROL_VALUE));
+    match ours {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    }
+}
+
 /// Writes values XML-escaped. Besides `& < > " '`, tab and line breaks become character
 /// references so that attribute-value normalisation cannot turn them into spaces; the
 /// control characters XML 1.0 cannot carry at all are refused.
@@ -201,7 +230,7 @@ fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), m
     if value.is_none() {
         return Err(minijinja::Error::new(
             ErrorKind::InvalidOperation,
-            "a missing value (none) cannot be written into the domain XML",
+            NONE_VALUE,
         ));
     }
     let text = value.to_string();
@@ -221,7 +250,7 @@ fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), m
                 return Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
                     format!(
-                        "a value contains U+{:04X}, which XML cannot carry",
+                        "{CONTROL_VALUE}U+{:04X}, which XML cannot carry",
                         u32::from(c)
                     ),
                 ))
@@ -268,37 +297,36 @@ fn check_well_formed(xml: &str) -> Result<(), (u64, String)> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     reader.config_mut().check_comments = true;
-    let mut open: Vec<String> = Vec::new();
+    // Open elements; their names are never reported, so a count is enough.
+    let mut depth = 0usize;
     let mut roots = 0usize;
     loop {
         let start = reader.buffer_position();
         let event = reader
             .read_event()
-            .map_err(|e| (reader.error_position(), e.to_string()))?;
+            .map_err(|e| (reader.error_position(), xml_problem(&e)))?;
         let fail = |problem: String| Err((start, problem));
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 check_attributes(e).or_else(fail)?;
-                if open.is_empty() {
+                if depth == 0 {
                     roots += 1;
                     if roots > 1 {
                         return fail("a second root element".to_string());
                     }
                 }
                 if let Event::Start(_) = event {
-                    open.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                    depth += 1;
                 }
             }
-            Event::End(_) => {
-                open.pop();
-            }
+            Event::End(_) => depth = depth.saturating_sub(1),
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| (start, e.to_string()))?;
-                if open.is_empty() && !text.trim().is_empty() {
+                let text = t.unescape().map_err(|e| (start, xml_problem(&e)))?;
+                if depth == 0 && !text.trim().is_empty() {
                     return fail("text outside the root element".to_string());
                 }
             }
-            Event::CData(_) if open.is_empty() => {
+            Event::CData(_) if depth == 0 => {
                 return fail("CDATA outside the root element".to_string());
             }
             Event::DocType(_) => return fail("a DOCTYPE is not allowed".to_string()),
@@ -307,10 +335,10 @@ fn check_well_formed(xml: &str) -> Result<(), (u64, String)> {
         }
     }
     let end = u64::try_from(xml.len()).unwrap_or(u64::MAX);
-    match (open.last(), roots) {
-        (Some(name), _) => Err((end, format!("element <{name}> is not closed"))),
-        (None, 0) => Err((end, "no root element".to_string())),
-        (None, _) => Ok(()),
+    match (depth, roots) {
+        (1.., _) => Err((end, "an element is not closed".to_string())),
+        (0, 0) => Err((end, "no root element".to_string())),
+        (0, _) => Ok(()),
     }
 }
 
@@ -319,31 +347,58 @@ fn check_attributes(element: &BytesStart<'_>) -> Result<(), String> {
     let mut attributes = element.attributes();
     attributes.with_checks(true);
     for attribute in attributes {
-        let attribute = attribute.map_err(|e| e.to_string())?;
-        attribute.unescape_value().map_err(|e| e.to_string())?;
+        let attribute = attribute.map_err(|_| "a malformed or duplicate attribute".to_string())?;
+        attribute.unescape_value().map_err(|e| xml_problem(&e))?;
     }
     Ok(())
 }
 
-/// The 1-based line holding byte `offset` of `text`, and the start of that line.
-fn locate(text: &str, offset: u64) -> (usize, String) {
-    let offset = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(text.len());
+/// A quick-xml error in words. Its own messages quote names and entities from the
+/// document (`expected </name>, found </nam>`), which come from the template.
+fn xml_problem(err: &quick_xml::Error) -> String {
+    use quick_xml::errors::{Error as X, IllFormedError as I};
+    use quick_xml::escape::EscapeError as E;
+    let words = match err {
+        // Fixed texts such as "unclosed element" or "unclosed comment".
+        X::Syntax(e) => return e.to_string(),
+        X::IllFormed(I::MismatchedEndTag { .. }) => "an end tag does not match its start tag",
+        X::IllFormed(I::UnmatchedEndTag(_)) => "an end tag has no start tag",
+        X::IllFormed(I::MissingEndTag(_)) => "an element is not closed",
+        X::IllFormed(I::MissingDeclVersion(_)) => "the XML declaration has no version",
+        X::IllFormed(I::MissingDoctypeName) => "a DOCTYPE without a name",
+        X::IllFormed(I::DoubleHyphenInComment) => "\"--\" inside a comment",
+        X::InvalidAttr(_) => "a malformed or duplicate attribute",
+        X::Escape(E::UnrecognizedEntity(..)) => "an undefined entity reference",
+        X::Escape(_) => "a malformed character or entity reference",
+        X::Encoding(_) => "text that is not valid in its encoding",
+        X::Namespace(_) => "a namespace error",
+        X::Io(_) => "a read error",
+    };
+    words.to_string()
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The 1-based column, in characters, of byte `offset` of `text` on its line.
+fn column_at(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    let excerpt = text[line_start..]
-        .lines()
-        .next()
-        .unwrap_or_default()
+    String::from_utf8_lossy(&before[line_start..])
         .chars()
-        .take(EXCERPT_CHARS)
-        .collect();
-    (line, excerpt)
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -513,9 +568,10 @@ mod tests {
         let (line, message) = template_error_line(result);
         assert_eq!(line, Some(2));
         assert!(
-            message.starts_with("template my.xml failed at line 2: syntax error"),
+            message.starts_with("template my.xml failed at line 2, column "),
             "{message}"
         );
+        assert!(message.ends_with(": syntax error"), "{message}");
     }
 
     #[test]
@@ -537,9 +593,7 @@ mod tests {
         let result = render(template, &spec("kvm", "bios", false));
 
         match result {
-            Err(RenderError::Template { source, .. }) => {
-                assert_eq!(source.kind(), ErrorKind::OutOfFuel);
-            }
+            Err(RenderError::Template { kind, .. }) => assert_eq!(kind, ErrorKind::OutOfFuel),
             other => panic!("expected running out of fuel, got {other:?}"),
         }
     }
@@ -555,17 +609,78 @@ mod tests {
             matches!(err, RenderError::Malformed { line: 2, .. }),
             "{message}"
         );
-        assert!(
-            message.starts_with("template my.xml did not render well-formed XML: output line 2"),
-            "{message}"
+        assert_eq!(
+            message,
+            "template my.xml did not render well-formed XML at output line 2, column 18: an end \
+             tag does not match its start tag"
         );
+    }
+
+    // Item 8 of the security issue (SECURITY.md item 44's `--template` of any file): a file
+    // that is not a template is reported by position and problem, never quoted.
+    #[test]
+    fn render_file_that_is_not_xml_quotes_none_of_it() {
+        let shadow = "root:$6$Zm9vYmFy$c2VjcmV0:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n";
+
+        let err = render_named("/etc/shadow", shadow, &spec("kvm", "bios", false)).unwrap_err();
+
+        let message = err.to_string();
+        assert_eq!(
+            message,
+            "template /etc/shadow did not render well-formed XML at output line 1, column 1: \
+             text outside the root element"
+        );
+    }
+
+    // Item 8 of the security issue: minijinja's own details quote template text.
+    #[test]
+    fn render_template_errors_quote_no_template_text() {
+        let cases = [
+            "<domain>{{ s3cret_token | n0such_filter }}</domain>",
+            "<domain>\n{% if s3cret_token n0such %}</domain>",
+            "<domain>{{ s3cret_token }}</domain>",
+            "<domain>{% n0such s3cret_token %}</domain>",
+        ];
+        for template in cases {
+            let err = render_named("t.xml", template, &spec("kvm", "bios", false)).unwrap_err();
+
+            let message = format!("{:#}", anyhow!(err));
+            assert!(
+                message.starts_with("template t.xml failed at line "),
+                "{message}"
+            );
+            assert!(!message.contains("s3cret"), "{template}: {message}");
+            assert!(!message.contains("n0such"), "{template}: {message}");
+        }
+    }
+
+    // Item 8 of the security issue: quick-xml's messages quote names and entities.
+    #[test]
+    fn render_xml_errors_quote_no_names_or_entities() {
+        let cases = [
+            "<s3cret>\n</n0such>",
+            "<domain>&s3cret;</domain>",
+            "<domain a='1' a='2'/><s3cret/>",
+            "<s3cret>",
+        ];
+        for template in cases {
+            let err = render_named("t.xml", template, &spec("kvm", "bios", false)).unwrap_err();
+
+            let message = err.to_string();
+            assert!(matches!(err, RenderError::Malformed { .. }), "{message}");
+            assert!(!message.contains("s3cret"), "{template}: {message}");
+            assert!(!message.contains("n0such"), "{template}: {message}");
+        }
     }
 
     #[test]
     fn render_unclosed_root_fails() {
         let err = render("<domain>\n<name/>\n", &spec("kvm", "bios", false)).unwrap_err();
 
-        assert!(err.to_string().contains("<domain> is not closed"), "{err}");
+        assert!(
+            err.to_string().ends_with(": an element is not closed"),
+            "{err}"
+        );
     }
 
     #[test]
