@@ -7,6 +7,8 @@
 
 mod common;
 
+#[path = "output_and_input_bounds/refusals.rs"]
+mod refusals;
 #[path = "output_and_input_bounds/template.rs"]
 mod template;
 #[path = "output_and_input_bounds/terminal.rs"]
