@@ -141,23 +141,41 @@ fn show_and_list_of_hostile_import_are_escaped_and_forge_no_line() {
     assert!(!show.lines().any(|l| l.starts_with("signed")), "{show}");
 }
 
-// SECURITY.md items 41 and 17: an error message quoting a package string.
+// SECURITY.md items 41 and 17: an error message quoting package strings (the network
+// names) as they are.
 #[test]
-fn import_unknown_system_error_quoting_hostile_ids_is_one_escaped_line() {
+fn deploy_unknown_network_error_quoting_hostile_names_is_one_escaped_line() {
     let env = TestEnv::new("term-err");
     let pkg = hostile_package(&env);
+    env.vmd_ok(&[
+        "import",
+        pkg.to_str().unwrap(),
+        "--name",
+        "hostile",
+        "--accept-eula",
+    ]);
+    let name = format!("term{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    env.vmd_ok(&["clone", "hostile", &name]);
+    let before = env.json(&["show", &name]);
 
-    let out = env.vmd(&["import", pkg.to_str().unwrap(), "--system", "nope"]);
+    let out = env.vmd(&[
+        "deploy",
+        &name,
+        "--virt-type",
+        "qemu",
+        "--network",
+        "nosuch=default",
+    ]);
 
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("vmd: package has no system 'nope'; it holds tiny"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        format!(
+            "vmd: {name} has no network \"nosuch\" (it has: lan manifest: SHA256 \
+             (verified)\\u{{2066}})\n"
+        )
     );
-    assert!(stderr.contains("\\u{9b}31m\\u{202e}"), "{stderr}");
     assert_terminal_safe("the error", &stderr);
-    assert!(env.volumes().is_empty(), "volumes left");
-    assert!(env.catalog().is_empty(), "catalog entry left");
+    assert_eq!(env.json(&["show", &name]), before, "the record changed");
 }
