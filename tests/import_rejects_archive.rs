@@ -300,7 +300,7 @@ fn dir_package_disk_symlink_to_host_file_is_rejected() {
     std::fs::rename(pkg.join(DISK), &outside).unwrap();
     std::os::unix::fs::symlink(&outside, pkg.join(DISK)).unwrap();
     let out = import(&env, &pkg, &[]);
-    assert_rejected(&env, &out, &[DISK, "not in the package"]);
+    assert_rejected(&env, &out, &[DISK, "is a symbolic link"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use vmd::vmd::{PoolName, Role, VmdName};
 use vmd::{AddDeviceRequest, CreateRequest, StorageManager};
 
-use super::output::{human_bytes, Output, Table};
+use super::output::{human_bytes, Output, Table, Term};
 
 fn size(s: &str) -> Result<u64, String> {
     vmd::ovf::units::parse_size(s).map_err(|e| e.to_string())
@@ -48,7 +48,7 @@ pub async fn create(args: &CreateArgs, m: &StorageManager, out: &Output) -> anyh
     }
     out.text(&format!(
         "created {} ({}) with {} disk(s)\n",
-        vmd.name,
+        Term(vmd.name.as_str()),
         vmd.id,
         vmd.disks.len()
     ))
@@ -129,12 +129,13 @@ pub async fn device(cmd: &DeviceCommand, m: &StorageManager, out: &Output) -> an
                 return out.json(&disk);
             }
             out.text(&format!(
-                "added {} ({}, unit {}) to {name}: {}/{}\n",
-                disk.id,
+                "added {} ({}, unit {}) to {}: {}/{}\n",
+                Term(&disk.id),
                 human_bytes(disk.capacity_bytes),
                 disk.unit,
-                disk.pool,
-                disk.volume
+                Term(name),
+                Term(disk.pool.as_str()),
+                Term(disk.volume.as_str())
             ))
         }
         DeviceCommand::Remove { name, device, live } => {
@@ -142,7 +143,7 @@ pub async fn device(cmd: &DeviceCommand, m: &StorageManager, out: &Output) -> an
             if out.is_json() {
                 return out.json(&serde_json::json!({ "removed": device }));
             }
-            out.text(&format!("removed {device} from {name}\n"))
+            out.text(&format!("removed {} from {}\n", Term(device), Term(name)))
         }
     }
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use vmd::{DoctorReport, StorageManager};
 
-use super::output::{Output, Table};
+use super::output::{Output, Table, Term};
 
 /// `vmd doctor`.
 #[derive(Debug, Args)]
@@ -86,7 +86,7 @@ fn render(report: &DoctorReport, fix: bool) -> String {
     if !report.busy.is_empty() {
         s.push_str(&format!(
             "not checked, another vmd process is working on them: {}\n",
-            report.busy.join(", ")
+            Term(&report.busy.join(", "))
         ));
     }
     s

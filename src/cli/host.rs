@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use vmd::StorageManager;
 
-use super::output::{human_bytes, Output, Table};
+use super::output::{human_bytes, Output, Table, Term};
 
 #[derive(Debug, Subcommand)]
 pub enum HostCommand {
@@ -19,17 +19,21 @@ pub async fn run(cmd: &HostCommand, manager: &StorageManager, out: &Output) -> a
                 return out.json(&info);
             }
             let mut text = String::new();
-            text.push_str(&format!("host:        {} ({})\n", info.hostname, info.uri));
-            text.push_str(&format!("libvirt:     {}\n", info.libvirt_version));
-            text.push_str(&format!("qemu:        {}\n", info.qemu_version));
+            text.push_str(&format!(
+                "host:        {} ({})\n",
+                Term(&info.hostname),
+                Term(&info.uri)
+            ));
+            text.push_str(&format!("libvirt:     {}\n", Term(&info.libvirt_version)));
+            text.push_str(&format!("qemu:        {}\n", Term(&info.qemu_version)));
             text.push_str(&format!(
                 "virt types:  {} (default: {})\n",
                 if info.virt_types.is_empty() {
                     "none".to_string()
                 } else {
-                    info.virt_types.join(", ")
+                    Term(&info.virt_types.join(", ")).to_string()
                 },
-                info.default_virt_type.as_deref().unwrap_or("none")
+                Term(info.default_virt_type.as_deref().unwrap_or("none"))
             ));
             if info.pools.is_empty() {
                 text.push_str("pools:       none\n");

@@ -8,7 +8,7 @@ use clap::Args;
 use vmd::vmd::{DiskFormat, PoolName, VmdName};
 use vmd::{ImportOutcome, ImportPlan, ImportRequest, NoProgress, Progress, StorageManager};
 
-use super::output::{human_bytes, Output, Table};
+use super::output::{human_bytes, term_block, Output, Table, Term};
 use super::progress::Bars;
 
 /// Options shared by `import` and `verify`.
@@ -101,7 +101,7 @@ pub async fn import(
     let outcome = manager.import(req, progress(out)).await?;
     if let ImportOutcome::Imported { warnings, .. } = &outcome {
         for w in warnings {
-            eprintln!("vmd: warning: {w}");
+            eprintln!("vmd: warning: {}", Term(w));
         }
     }
     if out.is_json() {
@@ -113,11 +113,11 @@ pub async fn import(
     match outcome {
         ImportOutcome::Planned(plan) => out.text(&render_plan(&plan, "would import")),
         ImportOutcome::Imported { vmd, .. } => {
-            let mut s = format!("imported master {} ({})\n", vmd.name, vmd.id);
+            let mut s = format!("imported master {} ({})\n", Term(vmd.name.as_str()), vmd.id);
             for d in &vmd.disks {
                 s.push_str(&format!(
                     "  {} {} {} -> {}/{}\n",
-                    d.id,
+                    Term(&d.id),
                     human_bytes(d.capacity_bytes),
                     d.format.as_str(),
                     d.pool,
@@ -145,7 +145,7 @@ pub async fn verify(
     ));
     for eula in &report.eulas {
         s.push_str("\nlicense agreement:\n");
-        s.push_str(eula);
+        s.push_str(&term_block(eula));
         s.push('\n');
     }
     out.text(&s)
@@ -154,13 +154,13 @@ pub async fn verify(
 fn render_plan(plan: &ImportPlan, verb: &str) -> String {
     let mut s = format!(
         "{verb} {} as master {} (OVF {}, system {}{})\n",
-        plan.package,
-        plan.name,
-        plan.ovf_version,
-        plan.system,
+        Term(&plan.package),
+        Term(plan.name.as_str()),
+        Term(&plan.ovf_version),
+        Term(&plan.system),
         plan.deployment
             .as_deref()
-            .map(|d| format!(", deployment {d}"))
+            .map(|d| format!(", deployment {}", Term(d)))
             .unwrap_or_default()
     );
     s.push_str(&format!(
@@ -169,12 +169,12 @@ fn render_plan(plan: &ImportPlan, verb: &str) -> String {
     ));
     s.push_str(&format!(
         "manifest: {}\n",
-        plan.manifest.as_deref().unwrap_or("none")
+        Term(plan.manifest.as_deref().unwrap_or("none"))
     ));
     if let Some(c) = &plan.certificate {
         s.push_str(&format!(
             "signed by: {} ({}{})\n",
-            c.subject,
+            Term(&c.subject),
             if c.trusted { "trusted" } else { "not trusted" },
             if c.expired { ", expired" } else { "" }
         ));
@@ -215,13 +215,13 @@ fn render_plan(plan: &ImportPlan, verb: &str) -> String {
     s.push_str(&format!(
         "space: up to {} in pool {}{}\n",
         human_bytes(plan.required_bytes),
-        plan.pool,
+        Term(plan.pool.as_str()),
         plan.pool_available_bytes
             .map(|a| format!(" ({} free)", human_bytes(a)))
             .unwrap_or_default()
     ));
     for w in &plan.warnings {
-        s.push_str(&format!("warning: {w}\n"));
+        s.push_str(&format!("warning: {}\n", Term(w)));
     }
     s
 }

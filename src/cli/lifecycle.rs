@@ -11,7 +11,7 @@ use vmd::{
     CloneRequest, DeployRequest, Placement, Status, StopOptions, StorageManager, UndeployRequest,
 };
 
-use super::output::{human_bytes, Output, Table};
+use super::output::{human_bytes, Output, Table, Term};
 
 /// `KEY=VALUE`, for `--place` and `--network`.
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -79,9 +79,9 @@ pub async fn clone(args: &CloneArgs, m: &StorageManager, out: &Output) -> anyhow
     }
     out.text(&format!(
         "cloned {} ({}) from {}\n{}",
-        vmd.name,
+        Term(vmd.name.as_str()),
         if args.full { "full copy" } else { "linked" },
-        args.master,
+        Term(&args.master),
         table.render(2)
     ))
 }
@@ -92,12 +92,13 @@ fn print_status(out: &Output, verb: &str, s: &Status) -> anyhow::Result<()> {
     }
     let state = serde_json::to_value(s.state)?;
     out.text(&format!(
-        "{verb} {}: {}{}\n",
-        s.name,
+        "{} {}: {}{}\n",
+        Term(verb),
+        Term(&s.name),
         state.as_str().unwrap_or_default(),
         s.domain
             .as_deref()
-            .map(|d| format!(" (domain {d})"))
+            .map(|d| format!(" (domain {})", Term(d)))
             .unwrap_or_default()
     ))
 }
@@ -184,8 +185,9 @@ pub async fn snapshot(
         return out.json(&info);
     }
     out.text(&format!(
-        "snapshot {} of {name} taken{}\n",
-        info.name,
+        "snapshot {} of {} taken{}\n",
+        Term(&info.name),
+        Term(name),
         if info.memory { " with memory" } else { "" }
     ))
 }
@@ -222,7 +224,7 @@ pub async fn revert(
 ) -> anyhow::Result<()> {
     print_status(
         out,
-        &format!("reverted to {snap}:"),
+        &format!("reverted to {}:", Term(snap)),
         &m.revert(name, snap).await?,
     )
 }
@@ -254,7 +256,8 @@ pub async fn undeploy(args: &UndeployArgs, m: &StorageManager, out: &Output) -> 
     if let Some(master) = master {
         out.text(&format!(
             "captured master {} ({})\n",
-            master.name, master.id
+            Term(master.name.as_str()),
+            master.id
         ))?;
     }
     Ok(())

@@ -210,7 +210,8 @@ impl Cli {
         match runtime.block_on(self.dispatch()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("vmd: {}", one_line(&err));
+                // An error can quote a package string (an invalid name, a file name).
+                eprintln!("vmd: {}", output::Term(&one_line(&err)));
                 ExitCode::from(exit_status(&err))
             }
         }

@@ -46,7 +46,13 @@ impl Progress for Bars {
     fn start(&self, id: &str, label: &str, total: u64) {
         let bar = self.multi.add(ProgressBar::new(total));
         bar.set_style(self.style.clone());
-        bar.set_prefix(label.chars().take(14).collect::<String>());
+        bar.set_prefix(
+            super::output::Term(label)
+                .to_string()
+                .chars()
+                .take(14)
+                .collect::<String>(),
+        );
         if let Ok(mut bars) = self.bars.lock() {
             bars.insert(id.to_string(), bar);
         }

@@ -3,7 +3,7 @@
 use vmd::vmd::Vmd;
 use vmd::StorageManager;
 
-use super::output::{human_bytes, Output, Table};
+use super::output::{human_bytes, Output, Table, Term};
 
 /// `vmd list`.
 pub async fn list(manager: &StorageManager, out: &Output) -> anyhow::Result<()> {
@@ -45,7 +45,7 @@ pub async fn delete(
     if out.is_json() {
         return out.json(&serde_json::json!({ "deleted": name }));
     }
-    out.text(&format!("deleted {name}\n"))
+    out.text(&format!("deleted {}\n", Term(name)))
 }
 
 /// The record as `show --json` gives it: plus `domain` (the libvirt domain while deployed,
@@ -82,7 +82,7 @@ fn json_word<T: serde::Serialize>(v: &T) -> String {
 
 fn render(v: &Vmd) -> String {
     let mut s = String::new();
-    s.push_str(&format!("name:      {}\n", v.name));
+    s.push_str(&format!("name:      {}\n", Term(v.name.as_str())));
     s.push_str(&format!("id:        {}\n", v.id));
     s.push_str(&format!("kind:      {}\n", json_word(&v.kind)));
     s.push_str(&format!("state:     {}\n", json_word(&v.state)));
@@ -90,13 +90,15 @@ fn render(v: &Vmd) -> String {
     if let Some(src) = &v.source {
         s.push_str(&format!(
             "source:    {} (OVF {}, system {})\n",
-            src.package, src.ovf_version, src.system
+            Term(&src.package),
+            Term(&src.ovf_version),
+            Term(&src.system)
         ));
         if let Some(cert) = &src.certificate {
             let word = |k: &str| cert[k].as_bool().unwrap_or(false);
             s.push_str(&format!(
                 "signed:    by {} ({}{}{})\n",
-                cert["subject"].as_str().unwrap_or("?"),
+                Term(cert["subject"].as_str().unwrap_or("?")),
                 if word("trusted") {
                     "trusted"
                 } else {
@@ -119,11 +121,15 @@ fn render(v: &Vmd) -> String {
         json_word(&h.firmware),
         h.os_type
             .as_deref()
-            .map(|o| format!(", {o}"))
+            .map(|o| format!(", {}", Term(o)))
             .unwrap_or_default()
     ));
     if !v.networks.is_empty() {
-        let nets: Vec<&str> = v.networks.iter().map(|n| n.name.as_str()).collect();
+        let nets: Vec<String> = v
+            .networks
+            .iter()
+            .map(|n| Term(&n.name).to_string())
+            .collect();
         s.push_str(&format!("networks:  {}\n", nets.join(", ")));
     }
     s.push_str("disks:\n");

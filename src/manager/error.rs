@@ -103,3 +103,52 @@ impl Error {
         }
     }
 }
+
+/// An error and its causes as one line, `outer: cause: root`, leaving out a cause whose
+/// text the line already holds. For an error flattened into a message (a refusal's
+/// `String`), whose `Display` alone would drop the reason carried in its sources.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    // A refusal names the file and the reason, not only the outer context.
+    #[test]
+    fn chain_keeps_every_cause_once() {
+        let err = ImageError::Inspect {
+            path: PathBuf::from("/pool/x.vmd-stage"),
+            source: Box::new(ImageError::Empty),
+        };
+
+        assert_eq!(
+            chain(&err),
+            "cannot accept image /pool/x.vmd-stage: image has a virtual size of 0 bytes"
+        );
+    }
+
+    #[test]
+    fn chain_skips_a_cause_the_message_already_quotes() {
+        let err = Error::Io {
+            action: "read",
+            path: PathBuf::from("/x"),
+            source: std::io::Error::other("gone"),
+        };
+
+        assert_eq!(chain(&err), "read /x: gone");
+    }
+}

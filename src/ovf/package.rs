@@ -65,6 +65,15 @@ pub enum PackageError {
         /// The cap.
         cap: u64,
     },
+    /// A file the descriptor references is in the package directory but is not a regular
+    /// file (a symbolic link, a subdirectory).
+    #[error("{name} is {what}")]
+    NotRegular {
+        /// The file.
+        name: String,
+        /// What it is instead, in words.
+        what: &'static str,
+    },
     /// Reading a file failed.
     #[error("cannot read {name}: {source}")]
     Read {
@@ -91,6 +100,8 @@ pub struct Package {
     source: Source,
     /// Plain file names in the package and their sizes (archive members or directory files).
     files: BTreeMap<String, u64>,
+    /// Entries of a package directory that are not regular files, and what each is.
+    refused: BTreeMap<String, &'static str>,
     /// The descriptor's file name.
     pub descriptor_name: String,
     /// The descriptor's bytes, read once: these exact bytes are hashed and parsed.
@@ -123,7 +134,12 @@ fn open_plain(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            // What O_NOFOLLOW reports for a link, in words rather than as "too many levels".
+            Some(libc::ELOOP) => io::Error::new(io::ErrorKind::InvalidInput, NOT_FOLLOWED),
+            _ => e,
+        })?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -131,6 +147,21 @@ fn open_plain(path: &Path) -> io::Result<File> {
         ));
     }
     Ok(file)
+}
+
+/// Why a symbolic link is refused, for every place a package path can be one.
+const NOT_FOLLOWED: &str =
+    "it is a symbolic link, which vmd does not follow (name the file it points to)";
+
+/// What a directory entry that is not a regular file is, in words.
+fn not_regular(meta: &std::fs::Metadata) -> &'static str {
+    if meta.file_type().is_symlink() {
+        "a symbolic link, which vmd does not follow"
+    } else if meta.is_dir() {
+        "a directory, not a regular file"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn read_capped(mut r: impl Read, name: &str, size: u64, cap: u64) -> Result<Vec<u8>, PackageError> {
@@ -237,6 +268,7 @@ impl Package {
                 index,
             },
             files,
+            refused: BTreeMap::new(),
             descriptor_name,
             descriptor: Vec::new(),
             manifest: None,
@@ -252,13 +284,16 @@ impl Package {
             source,
         };
         let mut files = BTreeMap::new();
+        let mut refused = BTreeMap::new();
         for entry in std::fs::read_dir(dir).map_err(open_err)? {
             let entry = entry.map_err(open_err)?;
             let meta = entry.metadata().map_err(open_err)?;
             // Only regular files resolve; links and subdirectories are never followed.
-            if meta.is_file() {
-                if let Some(name) = entry.file_name().to_str() {
+            if let Some(name) = entry.file_name().to_str() {
+                if meta.is_file() {
                     files.insert(name.to_string(), meta.len());
+                } else {
+                    refused.insert(name.to_string(), not_regular(&meta));
                 }
             }
         }
@@ -283,10 +318,11 @@ impl Package {
             }
         };
         if !files.contains_key(&descriptor_name) {
-            return Err(layout(
-                dir,
-                format!("{descriptor_name} is not a regular file in the package directory"),
-            ));
+            let what = refused
+                .get(&descriptor_name)
+                .copied()
+                .unwrap_or("not a regular file in the package directory");
+            return Err(layout(dir, format!("{descriptor_name} is {what}")));
         }
         let mut pkg = Self {
             path: dir.to_path_buf(),
@@ -294,6 +330,7 @@ impl Package {
                 dir: dir.to_path_buf(),
             },
             files,
+            refused,
             descriptor_name,
             descriptor: Vec::new(),
             manifest: None,
@@ -362,6 +399,12 @@ impl Package {
     /// The size of a file of the package, if it holds one by that plain name.
     pub fn size(&self, name: &str) -> Option<u64> {
         self.files.get(name).copied()
+    }
+
+    /// Entries of a package directory that are not regular files, and what each is, so a
+    /// refusal can say so rather than report a file missing.
+    pub fn refused(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.refused.iter().map(|(n, w)| (n.as_str(), *w))
     }
 
     /// Every file name in the package (archive order is not kept here; see the tar index).
@@ -438,3 +481,6 @@ impl Seek for SharedFile {
         Ok(self.pos)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -73,6 +73,19 @@ pub enum TransferError {
 
 /// Finds the stored bytes of `file` in `pkg` and checks them against the declaration.
 pub fn locate(pkg: &Package, file: &Declared<'_>) -> Result<Stored, TransferError> {
+    // A link or subdirectory in place of the file or one of its chunks: say so, rather than
+    // report the file (or chunk) missing.
+    let chunk_prefix = format!("{}.", file.href);
+    if let Some((name, what)) = pkg
+        .refused()
+        .find(|(n, _)| *n == file.href || n.starts_with(&chunk_prefix))
+    {
+        return Err(PackageError::NotRegular {
+            name: name.to_string(),
+            what,
+        }
+        .into());
+    }
     let parts = match file.chunk_size {
         Some(chunk) => {
             let total = file.size.ok_or_else(|| ChunkError::ZeroTotal {

@@ -5,9 +5,10 @@
 //! runs is asked of libvirt, since a guest can power itself off at any time.
 
 pub mod render;
+pub mod template_file;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -239,21 +240,9 @@ impl StorageManager {
 
     fn render_domain(&self, vmd: &Vmd, deployment: &Deployment) -> Result<String, Error> {
         let template = match &deployment.template {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| Error::Io {
-                action: "read template",
-                path: PathBuf::from(path),
-                source,
-            })?,
+            Some(path) => template_file::read(Path::new(path))?,
             None => render::DEFAULT_TEMPLATE.to_string(),
         };
-        let console = PathBuf::from(&deployment.console_log);
-        if let Some(dir) = console.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                action: "create",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
         let mut disks: Vec<DiskSpec> = vmd
             .disks
             .iter()
@@ -299,16 +288,19 @@ impl StorageManager {
             .template
             .as_deref()
             .unwrap_or("templates/domain.xml");
-        render::render_named(name, &template, &spec).map_err(|e| {
-            // The template's own error says which construct failed: keep the whole chain.
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            Error::Request(msg)
-        })
+        // The error gives the position and the kind of problem, never the template's text.
+        let xml = render::render_named(name, &template, &spec)
+            .map_err(|e| Error::Request(e.to_string()))?;
+        // Made only once the domain renders, so that a refused template leaves nothing.
+        let console = PathBuf::from(&deployment.console_log);
+        if let Some(dir) = console.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                action: "create",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(xml)
     }
 
     /// Starts a deployed instance.

@@ -27,9 +27,6 @@ const XML: AutoEscape = AutoEscape::Custom("xml");
 /// this stops a template's runaway nested loops within milliseconds.
 const FUEL: u64 = 1_000_000;
 
-/// The longest stretch of an offending output line quoted in an error.
-const EXCERPT_CHARS: usize = 80;
-
 /// Everything a domain template may use. Field names are the template's variable names,
 /// so renaming one breaks users' templates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,37 +83,49 @@ pub struct NicSpec {
     pub model: String,
 }
 
-/// Why a domain could not be rendered.
+/// Why a domain could not be rendered. A template may be any file the user names (with
+/// delegated privileges, one they cannot read), so errors give the position and the kind of
+/// problem and never quote the template or the rendered text.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The template has a syntax error, or rendering failed: an undefined variable, a
     /// value XML cannot carry, a runaway loop.
-    #[error("template {template} failed{}", at_line(*line))]
+    #[error("template {template} failed{}: {problem}", at(*line, *column))]
     Template {
         /// The template's name (its path for `--template`).
         template: String,
         /// The template line, when known.
         line: Option<usize>,
-        /// minijinja's error.
-        #[source]
-        source: minijinja::Error,
+        /// The column (in characters, from 1) on that line, when known.
+        column: Option<usize>,
+        /// minijinja's kind of error.
+        kind: ErrorKind,
+        /// What went wrong, in words: the kind, or a message of vmd's own formatter.
+        problem: String,
     },
     /// The rendered document is not well-formed XML.
-    #[error("template {template} did not render well-formed XML: output line {line} {excerpt:?}: {problem}")]
+    #[error(
+        "template {template} did not render well-formed XML at output line {line}, column \
+         {column}: {problem}"
+    )]
     Malformed {
         /// The template's name (its path for `--template`).
         template: String,
         /// The line of the rendered output.
         line: usize,
-        /// The start of that line.
-        excerpt: String,
-        /// What is wrong there.
+        /// The column (in characters, from 1) on that line.
+        column: usize,
+        /// What is wrong there, without quoting the document.
         problem: String,
     },
 }
 
-fn at_line(line: Option<usize>) -> String {
-    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
 }
 
 /// Renders `template` for `spec`; errors call the template "domain template".
@@ -133,7 +142,9 @@ pub fn render_named(name: &str, template: &str, spec: &DomainSpec) -> Result<Str
     let template_error = |source: minijinja::Error| RenderError::Template {
         template: name.to_string(),
         line: source.line(),
-        source,
+        column: source.range().map(|r| column_at(template, r.start)),
+        kind: source.kind(),
+        problem: template_problem(&source),
     };
     let env = environment();
     let xml = env
@@ -141,11 +152,11 @@ pub fn render_named(name: &str, template: &str, spec: &DomainSpec) -> Result<Str
         .and_then(|t| t.render(spec))
         .map_err(template_error)?;
     check_well_formed(&xml).map_err(|(offset, problem)| {
-        let (line, excerpt) = locate(&xml, offset);
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
         RenderError::Malformed {
             template: name.to_string(),
-            line,
-            excerpt,
+            line: line_at(&xml, offset),
+            column: column_at(&xml, offset),
             problem,
         }
     })?;
@@ -190,6 +201,24 @@ fn environment() -> Environment<'static> {
     env
 }
 
+/// The formatter's messages: they describe a VMD value, never the template, so they are
+/// the only error details passed on (see [`template_problem`]).
+const NONE_VALUE: &str = "a missing value (none) cannot be written into the domain XML";
+const CONTROL_VALUE: &str = "a value contains ";
+
+/// minijinja's error in words: its kind, plus the detail only when it is one of our
+/// formatter's messages. minijinja's own details quote template text (`unknown filter
+/// "…"`, `unexpected …`), and the template may be a file the user must not read.
+fn template_problem(err: &minijinja::Error) -> String {
+    let ours = err
+        .detail()
+        .filter(|d| *d == NONE_VALUE || d.starts_with(CONTROL_VALUE));
+    match ours {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    }
+}
+
 /// Writes values XML-escaped. Besides `& < > " '`, tab and line breaks become character
 /// references so that attribute-value normalisation cannot turn them into spaces; the
 /// control characters XML 1.0 cannot carry at all are refused.
@@ -201,7 +230,7 @@ fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), m
     if value.is_none() {
         return Err(minijinja::Error::new(
             ErrorKind::InvalidOperation,
-            "a missing value (none) cannot be written into the domain XML",
+            NONE_VALUE,
         ));
     }
     let text = value.to_string();
@@ -221,7 +250,7 @@ fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), m
                 return Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
                     format!(
-                        "a value contains U+{:04X}, which XML cannot carry",
+                        "{CONTROL_VALUE}U+{:04X}, which XML cannot carry",
                         u32::from(c)
                     ),
                 ))
@@ -268,37 +297,36 @@ fn check_well_formed(xml: &str) -> Result<(), (u64, String)> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
     reader.config_mut().check_comments = true;
-    let mut open: Vec<String> = Vec::new();
+    // Open elements; their names are never reported, so a count is enough.
+    let mut depth = 0usize;
     let mut roots = 0usize;
     loop {
         let start = reader.buffer_position();
         let event = reader
             .read_event()
-            .map_err(|e| (reader.error_position(), e.to_string()))?;
+            .map_err(|e| (reader.error_position(), xml_problem(&e)))?;
         let fail = |problem: String| Err((start, problem));
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 check_attributes(e).or_else(fail)?;
-                if open.is_empty() {
+                if depth == 0 {
                     roots += 1;
                     if roots > 1 {
                         return fail("a second root element".to_string());
                     }
                 }
                 if let Event::Start(_) = event {
-                    open.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                    depth += 1;
                 }
             }
-            Event::End(_) => {
-                open.pop();
-            }
+            Event::End(_) => depth = depth.saturating_sub(1),
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| (start, e.to_string()))?;
-                if open.is_empty() && !text.trim().is_empty() {
+                let text = t.unescape().map_err(|e| (start, xml_problem(&e)))?;
+                if depth == 0 && !text.trim().is_empty() {
                     return fail("text outside the root element".to_string());
                 }
             }
-            Event::CData(_) if open.is_empty() => {
+            Event::CData(_) if depth == 0 => {
                 return fail("CDATA outside the root element".to_string());
             }
             Event::DocType(_) => return fail("a DOCTYPE is not allowed".to_string()),
@@ -307,10 +335,10 @@ fn check_well_formed(xml: &str) -> Result<(), (u64, String)> {
         }
     }
     let end = u64::try_from(xml.len()).unwrap_or(u64::MAX);
-    match (open.last(), roots) {
-        (Some(name), _) => Err((end, format!("element <{name}> is not closed"))),
-        (None, 0) => Err((end, "no root element".to_string())),
-        (None, _) => Ok(()),
+    match (depth, roots) {
+        (1.., _) => Err((end, "an element is not closed".to_string())),
+        (0, 0) => Err((end, "no root element".to_string())),
+        (0, _) => Ok(()),
     }
 }
 
@@ -319,343 +347,59 @@ fn check_attributes(element: &BytesStart<'_>) -> Result<(), String> {
     let mut attributes = element.attributes();
     attributes.with_checks(true);
     for attribute in attributes {
-        let attribute = attribute.map_err(|e| e.to_string())?;
-        attribute.unescape_value().map_err(|e| e.to_string())?;
+        let attribute = attribute.map_err(|_| "a malformed or duplicate attribute".to_string())?;
+        attribute.unescape_value().map_err(|e| xml_problem(&e))?;
     }
     Ok(())
 }
 
-/// The 1-based line holding byte `offset` of `text`, and the start of that line.
-fn locate(text: &str, offset: u64) -> (usize, String) {
-    let offset = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(text.len());
+/// A quick-xml error in words. Its own messages quote names and entities from the
+/// document (`expected </name>, found </nam>`), which come from the template.
+fn xml_problem(err: &quick_xml::Error) -> String {
+    use quick_xml::errors::{Error as X, IllFormedError as I};
+    use quick_xml::escape::EscapeError as E;
+    let words = match err {
+        // Fixed texts such as "unclosed element" or "unclosed comment".
+        X::Syntax(e) => return e.to_string(),
+        X::IllFormed(I::MismatchedEndTag { .. }) => "an end tag does not match its start tag",
+        X::IllFormed(I::UnmatchedEndTag(_)) => "an end tag has no start tag",
+        X::IllFormed(I::MissingEndTag(_)) => "an element is not closed",
+        X::IllFormed(I::MissingDeclVersion(_)) => "the XML declaration has no version",
+        X::IllFormed(I::MissingDoctypeName) => "a DOCTYPE without a name",
+        X::IllFormed(I::DoubleHyphenInComment) => "\"--\" inside a comment",
+        X::InvalidAttr(_) => "a malformed or duplicate attribute",
+        X::Escape(E::UnrecognizedEntity(..)) => "an undefined entity reference",
+        X::Escape(_) => "a malformed character or entity reference",
+        X::Encoding(_) => "text that is not valid in its encoding",
+        X::Namespace(_) => "a namespace error",
+        X::Io(_) => "a read error",
+    };
+    words.to_string()
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The 1-based column, in characters, of byte `offset` of `text` on its line.
+fn column_at(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    let excerpt = text[line_start..]
-        .lines()
-        .next()
-        .unwrap_or_default()
+    String::from_utf8_lossy(&before[line_start..])
         .chars()
-        .take(EXCERPT_CHARS)
-        .collect();
-    (line, excerpt)
+        .count()
+        + 1
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use anyhow::anyhow;
-    use quick_xml::events::Event;
-    use quick_xml::Reader;
-
-    use super::*;
-
-    const VMD_ID: &str = "0b7e5d2c-9a41-4c3e-b6f8-2d1e0a9c8b7f";
-    const HOSTILE: &str = "'\"<]]>&\nx\r\ty";
-
-    fn spec(virt_type: &str, firmware: &str, data_readonly: bool) -> DomainSpec {
-        let vmd_id = uuid::Uuid::parse_str(VMD_ID).unwrap();
-        let disk = |id: &str, file: &str, format: &str, unit, boot, readonly| DiskSpec {
-            path: format!("/var/lib/vmd/pools/default/{file}"),
-            format: format.to_string(),
-            serial: disk_serial(&vmd_id, id),
-            unit,
-            boot,
-            readonly,
-        };
-        DomainSpec {
-            name: domain_name("web01"),
-            uuid: "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b".to_string(),
-            vmd_id: VMD_ID.to_string(),
-            vmd_name: "web01".to_string(),
-            virt_type: virt_type.to_string(),
-            vcpus: 2,
-            memory_mib: 2048,
-            firmware: firmware.to_string(),
-            disks: vec![
-                disk("vmdisk1", "web01-os.qcow2", "qcow2", 0, true, false),
-                disk("vmdisk2", "web01-data.raw", "raw", 1, false, data_readonly),
-            ],
-            nics: vec![
-                NicSpec {
-                    user: false,
-                    network: Some("default".to_string()),
-                    model: "virtio".to_string(),
-                },
-                NicSpec {
-                    user: true,
-                    network: None,
-                    model: "e1000".to_string(),
-                },
-            ],
-            console_log: "/var/lib/vmd/logs/web01-console.log".to_string(),
-        }
-    }
-
-    /// Compares with a golden file; `VMD_BLESS=1` rewrites it instead (review the diff).
-    fn assert_golden(file: &str, actual: &str) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/golden")
-            .join(file);
-        if std::env::var_os("VMD_BLESS").is_some() {
-            std::fs::write(&path, actual).unwrap();
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (VMD_BLESS=1 creates it)", path.display()));
-        assert_eq!(actual, expected, "{} differs", path.display());
-    }
-
-    /// The unescaped values of `attribute` on every `element`, as libvirt will read them.
-    fn attribute_values(xml: &str, element: &str, attribute: &str) -> Vec<String> {
-        let mut reader = Reader::from_str(xml);
-        let mut values = Vec::new();
-        loop {
-            match reader.read_event().unwrap() {
-                Event::Start(e) | Event::Empty(e) if e.name().as_ref() == element.as_bytes() => {
-                    if let Some(a) = e.try_get_attribute(attribute).unwrap() {
-                        values.push(a.unescape_value().unwrap().into_owned());
-                    }
-                }
-                Event::Eof => return values,
-                _ => {}
-            }
-        }
-    }
-
-    fn element_text(xml: &str, element: &str) -> String {
-        let mut reader = Reader::from_str(xml);
-        loop {
-            if let Event::Start(e) = reader.read_event().unwrap() {
-                if e.name().as_ref() == element.as_bytes() {
-                    let Event::Text(text) = reader.read_event().unwrap() else {
-                        panic!("<{element}> has no text");
-                    };
-                    return text.unescape().unwrap().into_owned();
-                }
-            }
-        }
-    }
-
-    fn template_error_line(result: Result<String, RenderError>) -> (Option<usize>, String) {
-        match result {
-            Err(err @ RenderError::Template { line, .. }) => (line, format!("{:#}", anyhow!(err))),
-            other => panic!("expected a template error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn render_default_kvm_matches_golden() {
-        let xml = render(DEFAULT_TEMPLATE, &spec("kvm", "bios", false)).unwrap();
-        assert_golden("domain-kvm.xml", &xml);
-    }
-
-    #[test]
-    fn render_default_tcg_efi_matches_golden() {
-        let xml = render(DEFAULT_TEMPLATE, &spec("qemu", "efi", true)).unwrap();
-        assert_golden("domain-tcg-efi.xml", &xml);
-    }
-
-    #[test]
-    fn render_hostile_values_round_trip_through_xml() {
-        let plain = render(DEFAULT_TEMPLATE, &spec("kvm", "bios", false)).unwrap();
-        let mut hostile = spec("kvm", "bios", false);
-        hostile.name = HOSTILE.to_string();
-        hostile.vmd_name = HOSTILE.to_string();
-        hostile.disks[0].path = HOSTILE.to_string();
-        hostile.nics[0].network = Some(HOSTILE.to_string());
-
-        let xml = render(DEFAULT_TEMPLATE, &hostile).unwrap();
-
-        // Raw line breaks in attributes would reach libvirt as spaces.
-        assert_eq!(xml.lines().count(), plain.lines().count(), "{xml}");
-        assert!(!xml.contains("]]>"), "{xml}");
-        assert_eq!(element_text(&xml, "name"), HOSTILE);
-        assert_eq!(attribute_values(&xml, "vmd:vmd", "name"), [HOSTILE]);
-        assert_eq!(attribute_values(&xml, "source", "file")[0], HOSTILE);
-        assert_eq!(attribute_values(&xml, "source", "network"), [HOSTILE]);
-    }
-
-    #[test]
-    fn render_value_with_control_character_fails_naming_it() {
-        let mut spec = spec("kvm", "bios", false);
-        spec.vmd_name = "web\u{1}01".to_string();
-
-        let (line, message) = template_error_line(render(DEFAULT_TEMPLATE, &spec));
-
-        assert!(line.is_some(), "{message}");
-        assert!(message.contains("U+0001"), "{message}");
-    }
-
-    #[test]
-    fn render_network_nic_without_network_fails() {
-        let mut spec = spec("kvm", "bios", false);
-        spec.nics[0].network = None;
-
-        let (line, message) = template_error_line(render(DEFAULT_TEMPLATE, &spec));
-
-        assert!(line.is_some(), "{message}");
-        assert!(message.contains("none"), "{message}");
-    }
-
-    #[test]
-    fn render_syntax_error_fails_naming_template_and_line() {
-        let template = "<domain>\n  {% if %}\n</domain>\n";
-
-        let result = render_named("my.xml", template, &spec("kvm", "bios", false));
-
-        let (line, message) = template_error_line(result);
-        assert_eq!(line, Some(2));
-        assert!(
-            message.starts_with("template my.xml failed at line 2: syntax error"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn render_undefined_variable_fails_naming_line() {
-        let template =
-            "<domain>\n  <name>{{ name }}</name>\n  <title>{{ titel }}</title>\n</domain>\n";
-
-        let (line, message) = template_error_line(render(template, &spec("kvm", "bios", false)));
-
-        assert_eq!(line, Some(3), "{message}");
-        assert!(message.contains("undefined"), "{message}");
-    }
-
-    #[test]
-    fn render_runaway_loops_run_out_of_fuel() {
-        let template = "<domain>{% for i in range(100000) %}{% for j in range(100000) %}\
-                        {% endfor %}{% endfor %}</domain>";
-
-        let result = render(template, &spec("kvm", "bios", false));
-
-        match result {
-            Err(RenderError::Template { source, .. }) => {
-                assert_eq!(source.kind(), ErrorKind::OutOfFuel);
-            }
-            other => panic!("expected running out of fuel, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn render_mismatched_tag_fails_naming_output_line() {
-        let template = "<domain>\n  <name>{{ name }}</nam>\n</domain>\n";
-
-        let err = render_named("my.xml", template, &spec("kvm", "bios", false)).unwrap_err();
-
-        let message = err.to_string();
-        assert!(
-            matches!(err, RenderError::Malformed { line: 2, .. }),
-            "{message}"
-        );
-        assert!(
-            message.starts_with("template my.xml did not render well-formed XML: output line 2"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn render_unclosed_root_fails() {
-        let err = render("<domain>\n<name/>\n", &spec("kvm", "bios", false)).unwrap_err();
-
-        assert!(err.to_string().contains("<domain> is not closed"), "{err}");
-    }
-
-    #[test]
-    fn render_doctype_fails() {
-        let template = "<!DOCTYPE domain [<!ENTITY e \"x\">]>\n<domain>&e;</domain>\n";
-
-        let err = render(template, &spec("kvm", "bios", false)).unwrap_err();
-
-        assert!(
-            matches!(err, RenderError::Malformed { line: 1, .. }),
-            "{err}"
-        );
-        assert!(err.to_string().contains("DOCTYPE"), "{err}");
-    }
-
-    #[test]
-    fn render_two_roots_fail() {
-        let err = render("<domain/>\n<domain/>\n", &spec("kvm", "bios", false)).unwrap_err();
-
-        assert!(
-            matches!(err, RenderError::Malformed { line: 2, .. }),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn render_default_test_driver_defines_and_undefines() {
-        let xml = render(DEFAULT_TEMPLATE, &spec("test", "bios", true)).unwrap();
-        let conn = virt::connect::Connect::open(Some("test:///default")).unwrap();
-
-        let domain = conn
-            .define_domain_xml_flags(&xml, virt::sys::VIR_DOMAIN_DEFINE_VALIDATE)
-            .unwrap();
-
-        assert_eq!(domain.name().unwrap(), "vmd-web01");
-        let metadata = domain
-            .metadata(
-                virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
-                Some("https://vmd.dev/xmlns/domain/1"),
-                0,
-            )
-            .unwrap();
-        assert!(metadata.contains(VMD_ID), "{metadata}");
-        domain.undefine().unwrap();
-    }
-
-    #[test]
-    fn disk_serial_same_ids_is_stable() {
-        let vmd = uuid::Uuid::parse_str(VMD_ID).unwrap();
-
-        assert_eq!(disk_serial(&vmd, "vmdisk1"), disk_serial(&vmd, "vmdisk1"));
-        // Pinned: a changed serial would change what deployed guests see.
-        assert_eq!(disk_serial(&vmd, "vmdisk1"), "vmd-393a175f09d64f9c");
-    }
-
-    #[test]
-    fn disk_serial_other_disk_or_vmd_differs() {
-        let vmd = uuid::Uuid::parse_str(VMD_ID).unwrap();
-        let other = uuid::Uuid::parse_str("6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b").unwrap();
-
-        assert_ne!(disk_serial(&vmd, "vmdisk1"), disk_serial(&vmd, "vmdisk2"));
-        assert_ne!(disk_serial(&vmd, "vmdisk1"), disk_serial(&other, "vmdisk1"));
-    }
-
-    #[test]
-    fn disk_serial_any_disk_id_is_short_and_plain() {
-        let vmd = uuid::Uuid::parse_str(VMD_ID).unwrap();
-        for disk_id in ["", "vmdisk1", HOSTILE, &"x".repeat(10_000)] {
-            let serial = disk_serial(&vmd, disk_id);
-
-            assert_eq!(serial.len(), 20, "{serial}");
-            assert!(serial.starts_with("vmd-"), "{serial}");
-            assert!(serial
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        }
-    }
-
-    #[test]
-    fn domain_name_prefixes_vmd() {
-        assert_eq!(domain_name("web01"), "vmd-web01");
-    }
-
-    #[test]
-    fn sd_name_units_follow_kernel_scheme() {
-        assert_eq!(sd_name(0), "sda");
-        assert_eq!(sd_name(25), "sdz");
-        assert_eq!(sd_name(26), "sdaa");
-        assert_eq!(sd_name(701), "sdzz");
-        assert_eq!(sd_name(702), "sdaaa");
-        assert_eq!(sd_name(u32::MAX), "sdmwlqkwv");
-    }
-}
+mod tests;

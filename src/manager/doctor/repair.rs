@@ -5,6 +5,7 @@
 
 use super::{Problem, Repair};
 use crate::host::Host;
+use crate::manager::error::chain;
 use crate::manager::Error;
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::{State, VmdId};
@@ -100,7 +101,7 @@ pub(super) fn repair(host: &dyn Host, catalog: &Catalog, problems: &mut [Problem
             }
             Err(e) => {
                 for p in problems.iter_mut().filter(|p| mine(p)) {
-                    p.detail.push_str(&format!("; not repaired: {e}"));
+                    p.detail.push_str(&format!("; not repaired: {}", chain(&e)));
                 }
                 continue;
             }
@@ -146,7 +147,9 @@ fn note(p: &mut Problem, result: Result<Done, Error>) {
             p.fixed = true;
             p.detail.push_str("; resolved meanwhile, nothing to do");
         }
-        Err(e) => p.detail.push_str(&format!("; repair failed: {e}")),
+        Err(e) => p
+            .detail
+            .push_str(&format!("; repair failed: {}", chain(&e))),
     }
 }
 

@@ -9,6 +9,7 @@ use super::ImportRequest;
 use crate::host::{Host, HostErrorKind};
 use crate::image::inspect::{self, ImageInfo};
 use crate::image::{ImageFormat, VmdkSubformat};
+use crate::manager::error::chain;
 use crate::manager::{Config, Error};
 use crate::ovf::cert::{self, CertReport};
 use crate::ovf::descriptor::{self, Appliance, Compression, DiskFormat as OvfDiskFormat};
@@ -155,21 +156,21 @@ fn inspect_source(
     let info: Option<ImageInfo> = if !stored.gzip && !stored.chunked() {
         let mut reader = package.open_file(href)?;
         let info = inspect::inspect(&mut reader, stored.total())
-            .map_err(|e| rejected(format!("{href}: {e}")))?;
+            .map_err(|e| rejected(format!("{href}: {}", chain(&e))))?;
         Some(info)
     } else {
         // A compressed or chunked file is read front to back only: recognise its format from
         // the start of the stream; the decoder checks the rest as it goes.
         let meter = Arc::default();
         let stream = transfer::open(package, stored, None, u64::MAX, meter)
-            .map_err(|e| rejected(e.to_string()))?;
+            .map_err(|e| rejected(chain(&e)))?;
         let mut prefix = Vec::with_capacity(PREFIX);
         stream
             .take(PREFIX as u64)
             .read_to_end(&mut prefix)
             .map_err(|e| rejected(format!("{href}: {}", stream_error(&e))))?;
         let detected = inspect::detect_prefix(&prefix)
-            .map_err(|e| rejected(format!("{href}: {e}")))?
+            .map_err(|e| rejected(format!("{href}: {}", chain(&e))))?
             .unwrap_or(ImageFormat::Raw);
         if detected != declared {
             return Err(rejected(format!(
@@ -179,7 +180,8 @@ fn inspect_source(
         None
     };
     if let Some(info) = info {
-        inspect::check_declared(&info, declared).map_err(|e| rejected(format!("{href}: {e}")))?;
+        inspect::check_declared(&info, declared)
+            .map_err(|e| rejected(format!("{href}: {}", chain(&e))))?;
         if subformat.is_some() && info.vmdk_subformat != subformat {
             return Err(rejected(format!(
                 "{href} is a {} vmdk but the descriptor declares {}",
@@ -214,7 +216,7 @@ pub(super) fn plan(
 ) -> Result<Context, Error> {
     let package = Package::open(&req.package)?;
     let envelope = descriptor::parse(&package.descriptor)
-        .map_err(|e| rejected(format!("{}: {e}", package.descriptor_name)))?;
+        .map_err(|e| rejected(format!("{}: {}", package.descriptor_name, chain(&e))))?;
     let appliance = descriptor::select(&envelope, req.system.as_deref(), req.deployment.as_deref())
         .map_err(|e| Error::Request(e.to_string()))?;
     let mut warnings = Vec::new();
@@ -222,7 +224,8 @@ pub(super) fn plan(
     // The manifest covers the descriptor and every file used; the certificate signs it.
     let manifest = match &package.manifest {
         Some((name, bytes)) => {
-            let mut m = manifest::parse(bytes).map_err(|e| rejected(format!("{name}: {e}")))?;
+            let mut m =
+                manifest::parse(bytes).map_err(|e| rejected(format!("{name}: {}", chain(&e))))?;
             let (alg, _) = m.expected(&package.descriptor_name).ok_or_else(|| {
                 rejected(format!(
                     "{name} has no entry for {}",
@@ -232,7 +235,7 @@ pub(super) fn plan(
             let mut h = manifest::Hasher::new(alg);
             h.update(&package.descriptor);
             m.verify(&package.descriptor_name, &h.finish())
-                .map_err(|e| rejected(e.to_string()))?;
+                .map_err(|e| rejected(chain(&e)))?;
             m.warn_unknown_files(|f| package.size(f).is_some());
             warnings.append(&mut m.warnings.clone());
             Some(Arc::new(m))
@@ -255,7 +258,7 @@ pub(super) fn plan(
                 std::time::SystemTime::now(),
                 &[],
             )
-            .map_err(|e| rejected(e.to_string()))?,
+            .map_err(|e| rejected(chain(&e)))?,
         ),
     };
     if let Some(c) = &certificate {
@@ -332,10 +335,9 @@ pub(super) fn plan(
                     gzip: matches!(file.compression, Some(Compression::Gzip)),
                     chunk_size: file.chunk_size,
                 };
-                let stored =
-                    transfer::locate(&package, &decl).map_err(|e| rejected(e.to_string()))?;
+                let stored = transfer::locate(&package, &decl).map_err(|e| rejected(chain(&e)))?;
                 if let Some(m) = &manifest {
-                    transfer::check_listed(m, &stored).map_err(|e| rejected(e.to_string()))?;
+                    transfer::check_listed(m, &stored).map_err(|e| rejected(chain(&e)))?;
                 }
                 if declared == ImageFormat::Qcow2 && stored.gzip {
                     // qcow2 is read through qemu-img from a staged copy, whose length must be

@@ -17,7 +17,8 @@ use crate::image::inspect;
 use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
 use crate::image::sink::{DiskSink, Qcow2Sink, RawSink};
 use crate::image::stream::{copy_raw, decode_vmdk, DecodeError, StreamLimits};
-use crate::image::ImageFormat;
+use crate::image::{ImageError, ImageFormat};
+use crate::manager::error::chain;
 use crate::manager::fault;
 use crate::manager::rollback::NewVmd;
 use crate::manager::{image_format, Config, Error, Progress};
@@ -37,6 +38,15 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Erro
     }
 }
 
+/// Why a staged copy was refused, without the `cannot accept image <stage path>` context: the
+/// staging file is vmd's own, and the caller names the package file it holds.
+fn staged_reason(e: &ImageError) -> String {
+    match e {
+        ImageError::Inspect { source, .. } => chain(source.as_ref()),
+        other => chain(other),
+    }
+}
+
 /// The error of a decoder, named for the package file it read.
 fn decode_error(href: &str, e: DecodeError) -> Error {
     match e {
@@ -51,7 +61,7 @@ fn decode_error(href: &str, e: DecodeError) -> Error {
             path: PathBuf::from(href),
             source,
         },
-        other => Error::Rejected(format!("{href}: {other}")),
+        other => Error::Rejected(format!("{href}: {}", chain(&other))),
     }
 }
 
@@ -108,7 +118,7 @@ fn decode_into(
         gzip_cap(capacity),
         meter,
     )
-    .map_err(|e| Error::Rejected(e.to_string()))?;
+    .map_err(|e| Error::Rejected(chain(&e)))?;
     // Reading, hashing and decompressing run on their own thread, ahead of the decoder.
     std::thread::scope(|scope| {
         let stream = transfer::prefetch(scope, stream);
@@ -201,10 +211,10 @@ fn write_disk(
             &mut staged,
         )?;
         staged.finish().map_err(io_error("write", &stage))?;
-        let info = inspect::inspect_path(&stage)
-            .map_err(|e| Error::Rejected(format!("{}: {e}", stored.href)))?;
-        inspect::check_declared(&info, ImageFormat::Qcow2)
-            .map_err(|e| Error::Rejected(format!("{}: {e}", stored.href)))?;
+        let refused =
+            |e: ImageError| Error::Rejected(format!("{}: {}", stored.href, staged_reason(&e)));
+        let info = inspect::inspect_path(&stage).map_err(refused)?;
+        inspect::check_declared(&info, ImageFormat::Qcow2).map_err(refused)?;
         if info.virtual_size > capacity {
             return Err(Error::Rejected(format!(
                 "{} has a virtual size of {} bytes, more than its declared capacity of \
@@ -251,9 +261,9 @@ fn verify_volume(qemu_img: &QemuImg, path: &Path, disk: &PlannedDisk) -> Result<
     // A raw volume is guest data, which may look like any format (a guest can write a qcow2
     // header to its disk): it is never probed, only read as raw by qemu-img below.
     if target == ImageFormat::Qcow2 {
-        let info =
-            inspect::inspect_path(path).map_err(|e| bad(format!("failed inspection: {e}")))?;
-        inspect::check_declared(&info, target).map_err(|e| bad(e.to_string()))?;
+        let info = inspect::inspect_path(path)
+            .map_err(|e| bad(format!("failed inspection: {}", chain(&e))))?;
+        inspect::check_declared(&info, target).map_err(|e| bad(chain(&e)))?;
         if info.virtual_size != disk.capacity_bytes {
             return Err(bad(format!(
                 "has a virtual size of {} bytes, not {}",
