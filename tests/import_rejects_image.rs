@@ -12,6 +12,8 @@
 
 mod common;
 
+#[path = "import_rejects_image/bounds.rs"]
+mod bounds;
 #[path = "import_rejects_image/confusion.rs"]
 mod confusion;
 #[path = "import_rejects_image/fixtures.rs"]

@@ -48,6 +48,7 @@ fn capture_master(
         let opts = ConvertOptions {
             limits: Limits::convert_for(d.capacity_bytes),
             target_exists: true,
+            max_output: None,
         };
         qemu_img.convert(
             std::path::Path::new(&d.path),

@@ -127,6 +127,10 @@ pub struct ConvertOptions {
     /// The target already exists with the right format and size (`-n`). When false, the
     /// target must not exist and is created by `qemu-img`.
     pub target_exists: bool,
+    /// The most bytes the target file may grow to, enforced by the kernel (`RLIMIT_FSIZE`
+    /// through `prlimit --fsize`): a write past it fails with `EFBIG` (or `SIGXFSZ`) and the
+    /// run ends with [`ImageError::OutputLimit`]. `None` for trusted sources only.
+    pub max_output: Option<u64>,
 }
 
 /// A `qemu-img` version, as printed by `qemu-img --version`.
@@ -267,10 +271,9 @@ impl QemuImg {
             dst_format,
             opts.target_exists,
         );
-        let result = self
-            .invocation("convert", args, opts.limits)
-            .run()
-            .and_then(|_| sync(&dst));
+        let mut run = self.invocation("convert", args, opts.limits);
+        run.max_file = opts.max_output;
+        let result = run.run().and_then(|_| sync(&dst));
         if result.is_err() && !opts.target_exists {
             let _ = fs::remove_file(&dst);
         }
@@ -317,6 +320,7 @@ impl QemuImg {
             op,
             args,
             limits,
+            max_file: None,
         }
     }
 }

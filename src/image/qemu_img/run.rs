@@ -1,5 +1,6 @@
 //! Runs one `qemu-img` child: argv only (no shell), a minimal `LC_ALL=C` environment,
-//! `prlimit` address-space and CPU limits, a wall-clock deadline after which the child is
+//! `prlimit` address-space and CPU limits (and a file-size limit for a run that writes an
+//! untrusted image's data), a wall-clock deadline after which the child is
 //! killed, and stdout/stderr captured with caps. Knows nothing about image formats.
 
 use std::ffi::OsString;
@@ -29,6 +30,9 @@ const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /// SIGKILL at the hard limit.
 const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
+/// RLIMIT_FSIZE sends SIGXFSZ; qemu-img ignores it and reports the write's `EFBIG` instead.
+const SIGXFSZ: i32 = 25;
+const EFBIG_TEXT: &str = "File too large";
 
 /// What a successful run printed.
 #[derive(Debug)]
@@ -43,6 +47,8 @@ pub(super) struct Invocation<'a> {
     pub(super) op: &'static str,
     pub(super) args: Vec<OsString>,
     pub(super) limits: Limits,
+    /// `RLIMIT_FSIZE` in bytes (with no core dumps, which that limit would also cap).
+    pub(super) max_file: Option<u64>,
 }
 
 impl Invocation<'_> {
@@ -52,9 +58,13 @@ impl Invocation<'_> {
             self.prlimit.into(),
             format!("--as={}", self.limits.address_space).into(),
             format!("--cpu={}", self.limits.cpu_secs).into(),
-            "--".into(),
-            self.binary.into(),
         ];
+        if let Some(bytes) = self.max_file {
+            argv.push(format!("--fsize={bytes}").into());
+            argv.push("--core=0".into());
+        }
+        argv.push("--".into());
+        argv.push(self.binary.into());
         argv.extend(self.args.iter().cloned());
         argv
     }
@@ -125,6 +135,12 @@ impl Invocation<'_> {
                 op,
                 secs: self.limits.wall.as_secs(),
             });
+        }
+        if let Some(limit) = self.max_file {
+            let efbig = status.code().is_some_and(|c| c != 0) && stderr.contains(EFBIG_TEXT);
+            if status.signal() == Some(SIGXFSZ) || efbig {
+                return Err(ImageError::OutputLimit { op, limit });
+            }
         }
         if let Some(signal) = status.signal() {
             return Err(if signal == SIGKILL || signal == SIGXCPU {

@@ -155,6 +155,31 @@ fn source_arg_slice_size_not_sector_multiple_is_rejected() {
     assert!(matches!(source_arg(&src), Err(ImageError::BadPath { .. })));
 }
 
+// SECURITY.md item 42: a capped run carries the file-size limit and no core dumps.
+#[test]
+fn invocation_argv_with_max_file_sets_fsize_and_no_core() {
+    let q = QemuImg::new(
+        "/usr/bin/qemu-img".into(),
+        "/usr/bin/prlimit".into(),
+        Limits::INFO,
+    );
+    let mut inv = q.invocation("convert", vec!["convert".into()], Limits::INFO);
+    inv.max_file = Some(4096);
+    assert_eq!(
+        strs(&inv.argv()),
+        [
+            "/usr/bin/prlimit",
+            "--as=1073741824",
+            "--cpu=30",
+            "--fsize=4096",
+            "--core=0",
+            "--",
+            "/usr/bin/qemu-img",
+            "convert"
+        ]
+    );
+}
+
 #[test]
 fn invocation_argv_runs_qemu_img_under_prlimit() {
     let q = QemuImg::new(

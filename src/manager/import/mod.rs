@@ -7,6 +7,7 @@
 //! lies in the package into its volume (hashing as it reads), re-inspects what it wrote, and
 //! commits the catalog record last. Any failure, or an interrupt, deletes what was created.
 
+mod bound;
 mod plan;
 mod write;
 

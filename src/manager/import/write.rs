@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::bound::{self, CappedSink};
 use super::plan::{stream_error, Context, PlannedDisk};
 use super::ImportRequest;
 use crate::host::Host;
@@ -45,6 +46,9 @@ fn decode_error(href: &str, e: DecodeError) -> Error {
         }
         DecodeError::Read { source, .. } => {
             Error::Rejected(format!("{href}: {}", stream_error(&source)))
+        }
+        DecodeError::Write { source, .. } if source.kind() == io::ErrorKind::FileTooLarge => {
+            Error::Rejected(format!("{href}: {source}"))
         }
         DecodeError::Write { source, .. } => Error::Io {
             action: "write volume for",
@@ -212,10 +216,23 @@ fn write_disk(
                 stored.href, info.virtual_size
             )));
         }
+        // The staged bytes are what qemu-img reads: their mapping must fit the plan's bound.
+        let data = bound::data_bound(Some(&info), stored, ImageFormat::Qcow2, capacity);
+        if data > disk.max_data_bytes {
+            return Err(Error::Rejected(format!(
+                "{} maps {data} bytes, more than the {} bytes planned",
+                stored.href, disk.max_data_bytes
+            )));
+        }
         let target = image_format(disk.format);
         let opts = ConvertOptions {
             limits: Limits::convert_for(capacity),
             target_exists: true,
+            max_output: Some(bound::volume_bound(
+                disk.format,
+                disk.max_data_bytes,
+                capacity,
+            )),
         };
         qemu_img
             .convert(stage.as_path(), ImageFormat::Qcow2, path, target, &opts)
@@ -239,7 +256,12 @@ fn write_disk(
         }
         DiskFormat::Raw => Box::new(RawSink::new(file, capacity)),
     };
-    decode_into(ctx, stored, format, capacity, meter, sink.as_mut())?;
+    let mut capped = CappedSink {
+        inner: sink.as_mut(),
+        cap: disk.max_data_bytes,
+        written: 0,
+    };
+    decode_into(ctx, stored, format, capacity, meter, &mut capped)?;
     sink.finish().map_err(io_error("write volume", path))
 }
 

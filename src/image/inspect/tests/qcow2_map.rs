@@ -2,7 +2,6 @@
 
 use super::super::fixtures::*;
 use super::{reject, run, GIB};
-use crate::image::inspect::*;
 
 const C: u64 = 1 << 16;
 
