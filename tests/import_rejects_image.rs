@@ -26,5 +26,7 @@ mod qcow2;
 mod runaway;
 #[path = "import_rejects_image/sizes.rs"]
 mod sizes;
+#[path = "import_rejects_image/special.rs"]
+mod special;
 #[path = "import_rejects_image/vmdk.rs"]
 mod vmdk;

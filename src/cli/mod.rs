@@ -8,6 +8,7 @@ mod import;
 mod lifecycle;
 mod output;
 mod progress;
+mod signals;
 mod vmds;
 
 use std::path::PathBuf;
@@ -211,7 +212,10 @@ impl Cli {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("vmd: {}", one_line(&err));
-                ExitCode::from(exit_status(&err))
+                match signals::received() {
+                    Some(signal) => ExitCode::from(signals::exit_status(signal)),
+                    None => ExitCode::from(exit_status(&err)),
+                }
             }
         }
     }

@@ -133,6 +133,10 @@ pub enum ImageError {
     )]
     OutputLimit { op: &'static str, limit: u64 },
 
+    /// The caller cancelled the run (an interrupt); the child was killed.
+    #[error("qemu-img {op} was interrupted and killed")]
+    Interrupted { op: &'static str },
+
     /// `qemu-img` died from a signal that is not one of the rlimit signals.
     #[error("qemu-img {op} was killed by signal {signal}: {stderr}")]
     Crashed {

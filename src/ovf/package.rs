@@ -119,18 +119,51 @@ fn layout(path: &Path, problem: impl Into<String>) -> PackageError {
 }
 
 /// Opens a regular file without following a symlink in its last component.
+///
+/// Anything else is refused before it is opened for reading (SECURITY.md item 43): opening
+/// a FIFO blocks until a writer comes, and a device can be read without end. The file is
+/// looked at first (`lstat`), then opened with `O_NONBLOCK` (so that a FIFO swapped in
+/// between cannot block the open) and looked at again through the descriptor (`fstat`).
+/// `O_NONBLOCK` does not change reads of a regular file.
 fn open_plain(path: &Path) -> io::Result<File> {
+    if let Some(kind) = special(&std::fs::symlink_metadata(path)?) {
+        return Err(not_regular(kind));
+    }
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(special(&meta).unwrap_or("directory")));
     }
     Ok(file)
+}
+
+/// What a file that is neither regular nor a symbolic link is, for the refusal message.
+pub(crate) fn special(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() || t.is_symlink() {
+        None
+    } else if t.is_fifo() {
+        Some("FIFO")
+    } else if t.is_char_device() {
+        Some("character device")
+    } else if t.is_block_device() {
+        Some("block device")
+    } else if t.is_socket() {
+        Some("socket")
+    } else {
+        Some("directory")
+    }
+}
+
+pub(crate) fn not_regular(kind: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a {kind} is not a regular file"),
+    )
 }
 
 fn read_capped(mut r: impl Read, name: &str, size: u64, cap: u64) -> Result<Vec<u8>, PackageError> {
@@ -438,3 +471,6 @@ impl Seek for SharedFile {
         Ok(self.pos)
     }
 }
+
+#[cfg(test)]
+mod tests;

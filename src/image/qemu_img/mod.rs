@@ -21,6 +21,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use info::QemuInfo;
@@ -183,6 +185,7 @@ pub struct QemuImg {
     binary: PathBuf,
     prlimit: PathBuf,
     limits: Limits,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl QemuImg {
@@ -192,7 +195,15 @@ impl QemuImg {
             binary,
             prlimit,
             limits,
+            cancel: None,
         }
+    }
+
+    /// The same runner, whose children are killed (and whose calls fail with
+    /// [`ImageError::Interrupted`]) once `flag` is set, e.g. from a SIGTERM handler.
+    pub fn cancelled_by(mut self, flag: Arc<AtomicBool>) -> QemuImg {
+        self.cancel = Some(flag);
+        self
     }
 
     /// Finds `qemu-img` (`VMD_QEMU_IMG` or PATH) and `prlimit` (`VMD_PRLIMIT` or PATH),
@@ -321,6 +332,7 @@ impl QemuImg {
             args,
             limits,
             max_file: None,
+            cancel: self.cancel.as_deref(),
         }
     }
 }

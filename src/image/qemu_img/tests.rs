@@ -245,6 +245,33 @@ fn version_cve_2024_4467_gate_follows_upstream_releases() {
 
 // ---- stand-in binaries ----
 
+// SECURITY.md item 43: a set cancel flag (SIGTERM in the CLI) kills the child at once.
+#[test]
+fn run_cancelled_binary_is_killed_at_once() {
+    let dir = TempDir::new("cancel");
+    let Some(q) = stub(&dir, "trap '' TERM INT\nexec sleep 30", fast(60)) else {
+        return;
+    };
+    let flag = Arc::new(AtomicBool::new(false));
+    let q = q.cancelled_by(Arc::clone(&flag));
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    let err = q.info(Path::new("/x"), ImageFormat::Raw).unwrap_err();
+    setter.join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, ImageError::Interrupted { op: "info" }),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn run_hanging_binary_is_killed_at_the_wall_timeout() {
     let dir = TempDir::new("hang");

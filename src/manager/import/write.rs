@@ -18,7 +18,7 @@ use crate::image::inspect;
 use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
 use crate::image::sink::{DiskSink, Qcow2Sink, RawSink};
 use crate::image::stream::{copy_raw, decode_vmdk, DecodeError, StreamLimits};
-use crate::image::ImageFormat;
+use crate::image::{ImageError, ImageFormat};
 use crate::manager::fault;
 use crate::manager::rollback::NewVmd;
 use crate::manager::{image_format, Config, Error, Progress};
@@ -236,7 +236,10 @@ fn write_disk(
         };
         qemu_img
             .convert(stage.as_path(), ImageFormat::Qcow2, path, target, &opts)
-            .map_err(Error::from)?;
+            .map_err(|e| match e {
+                ImageError::Interrupted { .. } => Error::Interrupted,
+                e => Error::from(e),
+            })?;
         // Not needed any more: gone now rather than at the end of the import.
         std::fs::remove_file(&stage).map_err(io_error("remove", &stage))?;
         if target == ImageFormat::Raw {
@@ -303,6 +306,7 @@ pub(super) fn execute(
     progress: &dyn Progress,
 ) -> Result<Vmd, Error> {
     let pool = ctx.plan.pool.clone();
+    let qemu_img = &qemu_img.clone().cancelled_by(Arc::clone(&req.cancel));
     let catalog = Catalog::open(&config.state_dir)?;
     let mut undo = NewVmd::begin(host, &catalog, &ctx.plan.id)?;
     if req.pool.is_none() {
