@@ -9,6 +9,7 @@
 
 mod bound;
 mod plan;
+mod verify;
 mod write;
 
 use std::path::PathBuf;
@@ -127,7 +128,7 @@ impl StorageManager {
         };
         super::blocking(move || {
             let ctx = plan::plan(None, &config, &request)?;
-            let disks_verified = write::verify_streams(&ctx, &request, progress.as_ref())?;
+            let disks_verified = verify::verify_streams(&ctx, &request, progress.as_ref())?;
             Ok(VerifyReport {
                 eulas: ctx.appliance.system.eulas.clone(),
                 plan: ctx.plan,

@@ -60,7 +60,7 @@ fn decode_error(href: &str, e: DecodeError) -> Error {
 }
 
 /// Calls `progress.set` from the meter every 100 ms while `work` runs.
-fn metered<T>(
+pub(super) fn metered<T>(
     id: &str,
     label: &str,
     total: u64,
@@ -96,7 +96,7 @@ fn gzip_cap(capacity: u64) -> u64 {
 
 /// Streams one disk's content into `sink`, reading every stored byte (so that every digest is
 /// checked) and failing on anything the decoders refuse.
-fn decode_into(
+pub(super) fn decode_into(
     ctx: &Context,
     stored: &Stored,
     format: ImageFormat,
@@ -382,65 +382,6 @@ pub(super) fn execute(
     undo.commit();
     fault::point("import.committed")?;
     Ok(vmd)
-}
-
-/// Reads every disk stream in full through its decoder, writing nothing: `verify`.
-pub(super) fn verify_streams(
-    ctx: &Context,
-    req: &ImportRequest,
-    progress: &dyn Progress,
-) -> Result<usize, Error> {
-    let mut count = 0;
-    for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
-        let Some((stored, format)) = source else {
-            continue;
-        };
-        let meter = Arc::new(Meter {
-            cancel: Arc::clone(&req.cancel),
-            ..Meter::default()
-        });
-        let format = if *format == ImageFormat::Qcow2 {
-            ImageFormat::Raw
-        } else {
-            *format
-        };
-        let capacity = planned.capacity_bytes.max(stored.total());
-        metered(
-            &planned.id,
-            &planned.id,
-            stored.total(),
-            &meter,
-            progress,
-            || {
-                let mut sink = NullSink { size: capacity };
-                decode_into(ctx, stored, format, capacity, Arc::clone(&meter), &mut sink)
-            },
-        )?;
-        count += 1;
-    }
-    Ok(count)
-}
-
-/// A sink that checks bounds and keeps nothing.
-struct NullSink {
-    size: u64,
-}
-
-impl DiskSink for NullSink {
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|e| e > self.size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "write beyond the disk",
-            ));
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Creates `dir` and makes every component up to it traversable by QEMU, which runs as its
