@@ -19,6 +19,8 @@ use super::tar::{self, Slice, TarError, TarIndex};
 pub const MAX_DESCRIPTOR: u64 = 4 << 20;
 /// Largest manifest or certificate file accepted.
 pub const MAX_SIDE_FILE: u64 = 1 << 20;
+/// Most entries a package directory may hold (of any kind), as an archive's members.
+pub const MAX_DIR_ENTRIES: usize = tar::MAX_MEMBERS;
 
 /// Why a package could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +287,14 @@ impl Package {
             source,
         };
         let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(dir).map_err(open_err)? {
+        for (count, entry) in std::fs::read_dir(dir).map_err(open_err)?.enumerate() {
+            // The same bound as an archive's members: listing is never unbounded work.
+            if count == MAX_DIR_ENTRIES {
+                return Err(layout(
+                    dir,
+                    format!("the directory holds more than {MAX_DIR_ENTRIES} entries"),
+                ));
+            }
             let entry = entry.map_err(open_err)?;
             let meta = entry.metadata().map_err(open_err)?;
             // Only regular files resolve; links and subdirectories are never followed.

@@ -1,9 +1,10 @@
 //! Item 42 (SECURITY.md): the space an import may take comes from what the image really
-//! maps, never from `ovf:populatedSize`, and the conversion stops at that bound.
+//! maps, never from `ovf:populatedSize`, and the conversion stops at that bound. Item 44: a
+//! stored disk far larger than its capacity is refused before it is read.
 
 use std::path::Path;
 
-use crate::fixtures::{patch_be64, pattern, qemu_img, Disk, Trial, MIB, QCOW2};
+use crate::fixtures::{patch_be64, pattern, qemu_img, Disk, Trial, MIB, QCOW2, VMDK_STREAM};
 
 const GIB: u64 = 1 << 30;
 
@@ -123,4 +124,36 @@ fn import_qcow2_conversion_past_its_bound_is_stopped_and_leaves_nothing() {
         3,
         &["qemu-img convert was stopped", "more than the image maps"],
     );
+}
+
+// SECURITY.md item 44: a streamOptimized VMDK followed by a sparse gigabyte of zeros is
+// refused before any of it is read, naming the file.
+#[test]
+fn import_vmdk_with_a_gigabyte_of_padding_is_refused_promptly() {
+    let t = Trial::new("vmdk-tail");
+    let raw = t.env.dir().join("seed.raw");
+    std::fs::write(&raw, pattern(MIB as usize, 9)).unwrap();
+    qemu_img(
+        &t.pkg,
+        &[
+            "convert",
+            "-q",
+            "-f",
+            "raw",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            raw.to_str().unwrap(),
+            "disk.vmdk",
+        ],
+    );
+    let disk = t.file("disk.vmdk");
+    let len = std::fs::metadata(&disk).unwrap().len();
+    let f = std::fs::File::options().write(true).open(&disk).unwrap();
+    f.set_len(len + GIB).unwrap();
+    t.package(&[Disk::file("disk.vmdk", VMDK_STREAM, MIB)]);
+    let started = std::time::Instant::now();
+    t.assert_rejected(&["disk.vmdk is", "bytes stored, more than the"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -239,11 +239,7 @@ impl StorageManager {
 
     fn render_domain(&self, vmd: &Vmd, deployment: &Deployment) -> Result<String, Error> {
         let template = match &deployment.template {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| Error::Io {
-                action: "read template",
-                path: PathBuf::from(path),
-                source,
-            })?,
+            Some(path) => read_template(std::path::Path::new(path))?,
             None => render::DEFAULT_TEMPLATE.to_string(),
         };
         let console = PathBuf::from(&deployment.console_log);
@@ -416,4 +412,69 @@ pub(super) fn undeploy_domain(
     fault::point("undeploy.before-commit")?;
     catalog.write(vmd)?;
     Ok(())
+}
+
+/// Largest domain template read: the default one is a few KiB.
+pub const MAX_TEMPLATE: u64 = 1 << 20;
+
+/// Reads a `--template` file: a regular file (looked at before the open and again through
+/// the descriptor, opened with `O_NONBLOCK`, so that a FIFO cannot block) of at most
+/// [`MAX_TEMPLATE`] bytes, so that `/dev/zero` is refused rather than read without end
+/// (SECURITY.md items 43 and 44).
+fn read_template(path: &std::path::Path) -> Result<String, Error> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io {
+        action: "read template",
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_file = || Error::Request(format!("template {} is not a regular file", path.display()));
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_file());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(not_file());
+    }
+    let mut text = String::new();
+    file.take(MAX_TEMPLATE + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_TEMPLATE {
+        return Err(Error::Request(format!(
+            "template {} is larger than {MAX_TEMPLATE} bytes",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    // SECURITY.md item 44: a template that is a device is refused, not read without end.
+    #[test]
+    fn read_template_refuses_a_character_device() {
+        let err = read_template(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.to_string(), "template /dev/zero is not a regular file");
+    }
+
+    // SECURITY.md item 44: a template above the cap is refused.
+    #[test]
+    fn read_template_refuses_one_above_the_cap() {
+        let path = std::env::temp_dir().join(format!("vmd-template-{}", std::process::id()));
+        std::fs::write(&path, vec![b' '; MAX_TEMPLATE as usize + 1]).unwrap();
+        let err = read_template(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            err.to_string().contains("is larger than 1048576 bytes"),
+            "{err}"
+        );
+    }
 }

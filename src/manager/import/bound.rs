@@ -46,6 +46,36 @@ pub(super) fn data_bound(
     bound.min(capacity)
 }
 
+/// The most bytes a raw or VMDK disk of `capacity` can take in a package, compressed or not:
+/// the capacity, an eighth more (VMDK grain tables and markers, a gzip stream's overhead on
+/// incompressible data) and 64 MiB. A stored file above it is refused before it is read, so
+/// that no padding (after a VMDK's end-of-stream marker, behind its last grain, after a gzip
+/// stream) is scanned without a limit (SECURITY.md item 44). A qcow2 may hold internal
+/// snapshots beyond its capacity: it is bounded by the pool instead, where it is staged.
+pub(super) fn max_stored(capacity: u64) -> u64 {
+    capacity
+        .saturating_add(capacity / 8)
+        .saturating_add(64 << 20)
+}
+
+/// Fails, naming the file, when `stored` is larger than [`max_stored`] allows.
+pub(super) fn check_stored(
+    stored: &Stored,
+    format: ImageFormat,
+    capacity: u64,
+) -> Result<(), String> {
+    let max = max_stored(capacity);
+    if format != ImageFormat::Qcow2 && stored.total() > max {
+        return Err(format!(
+            "{} is {} bytes stored, more than the {max} bytes a disk of {capacity} bytes can \
+             take",
+            stored.href,
+            stored.total()
+        ));
+    }
+    Ok(())
+}
+
 /// The most bytes a volume of `capacity` holding at most `data` guest bytes takes in the
 /// pool: raw is its capacity; qcow2 is the data plus its tables, a 2 MiB floor (header, L1
 /// and refcount table) and 1/4096 of the capacity (L2 tables are 1/8192 with 64 KiB
@@ -125,6 +155,20 @@ mod tests {
             data_bound(None, &stored(4096, false), ImageFormat::Qcow2, cap),
             cap
         );
+    }
+
+    // SECURITY.md item 44: a stored VMDK far above its capacity is refused unread.
+    #[test]
+    fn check_stored_refuses_a_vmdk_far_above_its_capacity() {
+        let cap = 64 << 20;
+        assert!(check_stored(&stored(max_stored(cap), false), ImageFormat::Vmdk, cap).is_ok());
+        let err = check_stored(&stored(1 << 30, true), ImageFormat::Vmdk, cap).unwrap_err();
+        assert_eq!(
+            err,
+            "d is 1073741824 bytes stored, more than the 142606336 bytes a disk of 67108864 \
+             bytes can take"
+        );
+        assert!(check_stored(&stored(1 << 30, false), ImageFormat::Qcow2, cap).is_ok());
     }
 
     #[test]

@@ -323,6 +323,7 @@ pub(super) fn plan(
                 if let Some(m) = &manifest {
                     transfer::check_listed(m, &stored).map_err(|e| rejected(e.to_string()))?;
                 }
+                bound::check_stored(&stored, declared, capacity).map_err(rejected)?;
                 if declared == ImageFormat::Qcow2 && stored.gzip {
                     // qcow2 is read through qemu-img from a staged copy, whose length must be
                     // known before it is written; a gzip stream does not tell it.

@@ -88,3 +88,21 @@ fn open_plain_reads_a_regular_file() {
         .unwrap();
     assert_eq!(text, "data");
 }
+
+// SECURITY.md item 44: a package directory is listed with a stated limit.
+#[test]
+fn package_directory_with_too_many_entries_is_refused() {
+    let dir = Scratch::new("many");
+    std::fs::write(dir.0.join("pkg.ovf"), b"<Envelope/>").unwrap();
+    for i in 0..MAX_DIR_ENTRIES {
+        std::fs::write(dir.0.join(format!("f{i}")), b"").unwrap();
+    }
+    let err = Package::open(&dir.0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: the directory holds more than 10000 entries",
+            dir.0.display()
+        )
+    );
+}
