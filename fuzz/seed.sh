@@ -62,6 +62,24 @@ if have qemu-img; then
     for i in s.vmdk se.vmdk v.vmdk vd.vmdk; do
         seed vmdk_stream "$i" <"$i"
     done
+    # The qcow2 mapping walk: data clusters, compressed clusters, extended L2 entries, and
+    # a shared-cluster image (the first 16 L2 entries of qm.qcow2 all pointing at its first
+    # data cluster) that the walk refuses.
+    head -c 8192 /dev/urandom >noise
+    qemu-img convert -q -f raw -O qcow2 -o cluster_size=512 noise qm.qcow2
+    qemu-img convert -q -c -f raw -O qcow2 -o cluster_size=512 raw qc.qcow2
+    qemu-img create -q -f qcow2 -o cluster_size=16k,extended_l2=on qx.qcow2 1M
+    cp qm.qcow2 qs.qcow2
+    l1=$(od -An -tu8 --endian=big -j 40 -N 8 qs.qcow2 | tr -d ' ')
+    l2=$(($(od -An -tu8 --endian=big -j "$l1" -N 8 qs.qcow2 | tr -d ' ') & 0xfffffffffe00))
+    first=$(dd if=qs.qcow2 bs=1 skip="$l2" count=8 status=none | od -An -tx1 | tr -d ' \n')
+    for j in $(seq 1 15); do
+        printf "$(echo "$first" | sed 's/../\\x&/g')" |
+            dd of=qs.qcow2 bs=1 seek=$((l2 + 8 * j)) conv=notrunc status=none
+    done
+    for i in q3.qcow2 q2.qcow2 qd.qcow2 qm.qcow2 qc.qcow2 qx.qcow2 qs.qcow2; do
+        seed qcow2_map "$i" <"$i"
+    done
     images=(qd.qcow2)
     cd - >/dev/null
 else

@@ -36,7 +36,11 @@ impl Drop for Cleanup {
         let c = virt::connect::Connect::open(Some("qemu:///system")).unwrap();
         for p in c.list_all_storage_pools(0).unwrap() {
             let xml = p.xml_desc(0).unwrap_or_default();
-            if self.0.iter().any(|d| xml.contains(&d.display().to_string())) {
+            if self
+                .0
+                .iter()
+                .any(|d| xml.contains(&d.display().to_string()))
+            {
                 if let Ok(vols) = p.list_all_volumes(0) {
                     for v in vols {
                         let _ = v.delete(0);
@@ -60,11 +64,17 @@ fn create_without_pool_in_two_state_dirs_writes_under_each() {
 
     let (da, db) = (&va["disks"][0], &vb["disks"][0]);
     assert!(
-        da["path"].as_str().unwrap().starts_with(sa.join("pools").to_str().unwrap()),
+        da["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(sa.join("pools").to_str().unwrap()),
         "{da}"
     );
     assert!(
-        db["path"].as_str().unwrap().starts_with(sb.join("pools").to_str().unwrap()),
+        db["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(sb.join("pools").to_str().unwrap()),
         "{db}"
     );
     assert_ne!(da["pool"], db["pool"], "one pool per state directory");

@@ -17,6 +17,8 @@
 mod common;
 #[path = "import_rejects_archive/fixtures.rs"]
 mod fixtures;
+#[path = "import_rejects_archive/trailing.rs"]
+mod trailing;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -12,6 +12,8 @@
 
 mod common;
 
+#[path = "import_rejects_image/bounds.rs"]
+mod bounds;
 #[path = "import_rejects_image/confusion.rs"]
 mod confusion;
 #[path = "import_rejects_image/fixtures.rs"]
@@ -24,5 +26,7 @@ mod qcow2;
 mod runaway;
 #[path = "import_rejects_image/sizes.rs"]
 mod sizes;
+#[path = "import_rejects_image/special.rs"]
+mod special;
 #[path = "import_rejects_image/vmdk.rs"]
 mod vmdk;

@@ -1,9 +1,9 @@
 //! A pool on a small filesystem (SECURITY.md items 26 and 27), on the real libvirtd: a 64 MiB
 //! ext4 image loop-mounted under the test's directory (a 48 MiB tmpfs where loop devices are
 //! unavailable), with a `dir` pool on it. An import that cannot fit is refused before anything
-//! is written; one whose declared size lies, so that it fills the disk part-way, fails with
-//! the system's "no space" message and leaves nothing behind, however often it is retried; a
-//! clone or a snapshot on a full pool fails cleanly and succeeds once there is room.
+//! is written, and so is one whose declared `populatedSize` lies (the preflight counts what
+//! the image really holds), however often it is retried; a clone or a snapshot on a full
+//! pool fails cleanly and succeeds once there is room.
 //!
 //! The filesystem is unmounted by a drop guard, also when a test fails.
 
@@ -275,11 +275,14 @@ fn disk_full_import_larger_than_free_space_is_refused_before_writing() {
     assert_eq!(small.available(), free, "something was written");
 }
 
+// SECURITY.md item 42: `ovf:populatedSize` is never trusted downward; the preflight counts
+// the bytes the image really holds, so a lying descriptor is refused before anything is
+// written.
 #[test]
-fn disk_full_import_whose_populated_size_lies_fails_with_no_space_and_leaves_nothing() {
+fn disk_full_import_whose_populated_size_lies_is_refused_before_writing() {
     let lab = Lab::new("lies");
     let small = SmallPool::new(lab.env.dir());
-    // 64 MiB of noise declared as 1 MiB populated: the preflight passes, the write cannot.
+    // 64 MiB of noise declared as 1 MiB populated: the raw file's 64 MiB count.
     let dir = noise_file(&lab, "disk.img", 64 * MIB);
     let ovf = package(&dir, "disk.img", RAW, 64 * MIB, Some(MIB));
     let free = small.available();
@@ -295,18 +298,19 @@ fn disk_full_import_whose_populated_size_lies_fails_with_no_space_and_leaves_not
             "--pool",
             &small.name,
         ]);
-        let line = assert_fails(&out, Some(1), &["no space left on device"]);
+        let line = assert_fails(&out, Some(1), &["bytes free", &small.name]);
         eprintln!("attempt {attempt}: {line}");
         assert_nothing_left(&lab, &small, free);
+        assert_eq!(small.available(), free, "something was written");
     }
 }
 
+// SECURITY.md item 42: a qcow2 is bounded by the clusters it maps (40 MiB), staged and
+// converted beside each other, whatever populatedSize says: refused before writing.
 #[test]
-fn disk_full_qcow2_import_failing_in_qemu_img_convert_reports_no_space_and_leaves_nothing() {
+fn disk_full_qcow2_import_whose_populated_size_lies_is_refused_before_writing() {
     let lab = Lab::new("conv");
     let small = SmallPool::new(lab.env.dir());
-    // A qcow2 disk is staged in the pool and converted from there by qemu-img: 40 MiB of noise
-    // staged fits, the converted copy beside it does not.
     let dir = noise_file(&lab, "noise.raw", 40 * MIB);
     run(Command::new("qemu-img")
         .args(["convert", "-f", "raw", "-O", "qcow2"])
@@ -324,10 +328,10 @@ fn disk_full_qcow2_import_failing_in_qemu_img_convert_reports_no_space_and_leave
         &small.name,
     ]);
 
-    let line = assert_fails(&out, Some(1), &["no space left on device"]);
+    let line = assert_fails(&out, Some(1), &["bytes free", &small.name]);
     eprintln!("{line}");
-    assert!(line.contains("qemu-img"), "not qemu-img's failure: {line}");
     assert_nothing_left(&lab, &small, free);
+    assert_eq!(small.available(), free, "something was written");
 }
 
 #[test]

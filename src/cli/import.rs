@@ -1,7 +1,6 @@
 //! `vmd import` and `vmd verify`: OVF/OVA packages into master VMDs.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
@@ -47,28 +46,6 @@ pub struct ImportArgs {
     dry_run: bool,
 }
 
-/// Stops the work at SIGINT or SIGTERM: the manager then undoes what it did and returns.
-fn cancel_on_signal() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = Arc::clone(&flag);
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        f.store(true, Ordering::Relaxed);
-    });
-    flag
-}
-
 fn progress(out: &Output) -> Arc<dyn Progress> {
     match Bars::for_terminal(out.is_json()) {
         Some(bars) => Arc::new(bars),
@@ -80,7 +57,7 @@ fn request(p: &PackageArgs) -> ImportRequest {
     let mut req = ImportRequest::new(p.package.clone());
     req.system = p.system.clone();
     req.deployment = p.deployment.clone();
-    req.cancel = cancel_on_signal();
+    req.cancel = super::signals::cancel_on_signal();
     req
 }
 

@@ -8,6 +8,7 @@ mod import;
 mod lifecycle;
 mod output;
 mod progress;
+mod signals;
 mod vmds;
 
 use std::path::PathBuf;
@@ -212,7 +213,10 @@ impl Cli {
             Err(err) => {
                 // An error can quote a package string (an invalid name, a file name).
                 eprintln!("vmd: {}", output::Term(&one_line(&err)));
-                ExitCode::from(exit_status(&err))
+                match signals::received() {
+                    Some(signal) => ExitCode::from(signals::exit_status(signal)),
+                    None => ExitCode::from(exit_status(&err)),
+                }
             }
         }
     }

@@ -126,6 +126,17 @@ pub enum ImageError {
     #[error("qemu-img {op} was stopped by its resource limits (signal {signal})")]
     ResourceLimit { op: &'static str, signal: i32 },
 
+    /// `qemu-img` tried to make its output file larger than the bound the image allows.
+    #[error(
+        "qemu-img {op} was stopped: its output would exceed {limit} bytes, more than the \
+         image maps"
+    )]
+    OutputLimit { op: &'static str, limit: u64 },
+
+    /// The caller cancelled the run (an interrupt); the child was killed.
+    #[error("qemu-img {op} was interrupted and killed")]
+    Interrupted { op: &'static str },
+
     /// `qemu-img` died from a signal that is not one of the rlimit signals.
     #[error("qemu-img {op} was killed by signal {signal}: {stderr}")]
     Crashed {
@@ -212,6 +223,7 @@ impl ImageError {
             | ImageError::FormatMismatch { .. }
             | ImageError::TooLarge { .. }
             | ImageError::Empty
+            | ImageError::OutputLimit { .. }
             | ImageError::InfoRejected { .. } => true,
             ImageError::Inspect { source, .. } => source.is_rejection(),
             _ => false,

@@ -50,6 +50,7 @@ pub(super) fn copy_disk(
         let opts = ConvertOptions {
             limits: Limits::convert_for(d.capacity_bytes),
             target_exists: true,
+            max_output: None,
         };
         qemu_img.convert(
             Path::new(&d.path),

@@ -32,7 +32,12 @@ pub(super) fn default_pool(host: &dyn Host, state_dir: &Path) -> Result<DefaultP
                 return Ok(DefaultPool { name, dir });
             }
             Err(e) => return Err(e.into()),
-            Ok(info) if info.path.as_deref().is_some_and(|p| same_dir(Path::new(p), &dir)) => {
+            Ok(info)
+                if info
+                    .path
+                    .as_deref()
+                    .is_some_and(|p| same_dir(Path::new(p), &dir)) =>
+            {
                 return Ok(DefaultPool { name, dir });
             }
             Ok(_) => {}

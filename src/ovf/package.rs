@@ -19,6 +19,8 @@ use super::tar::{self, Slice, TarError, TarIndex};
 pub const MAX_DESCRIPTOR: u64 = 4 << 20;
 /// Largest manifest or certificate file accepted.
 pub const MAX_SIDE_FILE: u64 = 1 << 20;
+/// Most entries a package directory may hold (of any kind), as an archive's members.
+pub const MAX_DIR_ENTRIES: usize = tar::MAX_MEMBERS;
 
 /// Why a package could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -130,21 +132,28 @@ fn layout(path: &Path, problem: impl Into<String>) -> PackageError {
 }
 
 /// Opens a regular file without following a symlink in its last component.
+///
+/// Anything else is refused before it is opened for reading (SECURITY.md item 43): opening
+/// a FIFO blocks until a writer comes, and a device can be read without end. The file is
+/// looked at first (`lstat`), then opened with `O_NONBLOCK` (so that a FIFO swapped in
+/// between cannot block the open) and looked at again through the descriptor (`fstat`).
+/// `O_NONBLOCK` does not change reads of a regular file.
 fn open_plain(path: &Path) -> io::Result<File> {
+    if let Some(kind) = special(&std::fs::symlink_metadata(path)?) {
+        return Err(not_regular(kind));
+    }
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             // What O_NOFOLLOW reports for a link, in words rather than as "too many levels".
             Some(libc::ELOOP) => io::Error::new(io::ErrorKind::InvalidInput, NOT_FOLLOWED),
             _ => e,
         })?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(special(&meta).unwrap_or("directory")));
     }
     Ok(file)
 }
@@ -154,7 +163,7 @@ const NOT_FOLLOWED: &str =
     "it is a symbolic link, which vmd does not follow (name the file it points to)";
 
 /// What a directory entry that is not a regular file is, in words.
-fn not_regular(meta: &std::fs::Metadata) -> &'static str {
+fn entry_kind(meta: &std::fs::Metadata) -> &'static str {
     if meta.file_type().is_symlink() {
         "a symbolic link, which vmd does not follow"
     } else if meta.is_dir() {
@@ -162,6 +171,32 @@ fn not_regular(meta: &std::fs::Metadata) -> &'static str {
     } else {
         "not a regular file"
     }
+}
+
+/// What a file that is neither regular nor a symbolic link is, for the refusal message.
+pub(crate) fn special(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() || t.is_symlink() {
+        None
+    } else if t.is_fifo() {
+        Some("FIFO")
+    } else if t.is_char_device() {
+        Some("character device")
+    } else if t.is_block_device() {
+        Some("block device")
+    } else if t.is_socket() {
+        Some("socket")
+    } else {
+        Some("directory")
+    }
+}
+
+pub(crate) fn not_regular(kind: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a {kind} is not a regular file"),
+    )
 }
 
 fn read_capped(mut r: impl Read, name: &str, size: u64, cap: u64) -> Result<Vec<u8>, PackageError> {
@@ -285,7 +320,14 @@ impl Package {
         };
         let mut files = BTreeMap::new();
         let mut refused = BTreeMap::new();
-        for entry in std::fs::read_dir(dir).map_err(open_err)? {
+        for (count, entry) in std::fs::read_dir(dir).map_err(open_err)?.enumerate() {
+            // The same bound as an archive's members: listing is never unbounded work.
+            if count == MAX_DIR_ENTRIES {
+                return Err(layout(
+                    dir,
+                    format!("the directory holds more than {MAX_DIR_ENTRIES} entries"),
+                ));
+            }
             let entry = entry.map_err(open_err)?;
             let meta = entry.metadata().map_err(open_err)?;
             // Only regular files resolve; links and subdirectories are never followed.
@@ -293,7 +335,7 @@ impl Package {
                 if meta.is_file() {
                     files.insert(name.to_string(), meta.len());
                 } else {
-                    refused.insert(name.to_string(), not_regular(&meta));
+                    refused.insert(name.to_string(), entry_kind(&meta));
                 }
             }
         }

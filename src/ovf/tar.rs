@@ -13,8 +13,8 @@
 //!   GNU long link names), names that are not one plain component matching
 //!   `^[A-Za-z0-9._-]{1,255}$` (or are `.`/`..`), duplicate names, setuid/setgid/sticky bits,
 //!   a PAX size that disagrees with a nonzero ustar size, extension headers that are chained
-//!   or dangling, data that runs past the archive, and anything but zeros after the
-//!   end-of-archive marker;
+//!   or dangling, data that runs past the archive, anything but zeros after the
+//!   end-of-archive marker, and more than [`MAX_TRAILING_ZEROS`] of those;
 //! - the end-of-archive marker (two zero blocks) is required. GNU tar and Python's tarfile
 //!   write it, and so does oVirt's `pack_ova.py`; a lone zero block or none at all means a
 //!   truncated download, which must not import.
@@ -39,6 +39,11 @@ pub const MAX_PAX_SIZE: u64 = 64 * 1024;
 const MAX_LONG_NAME_SIZE: u64 = 1024;
 /// Longest member name accepted.
 const MAX_NAME_LEN: usize = 255;
+/// Most bytes accepted after the end-of-archive marker (all zeros). Tar writers pad the
+/// archive to a whole record, 10 KiB by default (GNU tar's blocking factor 20) and 1 MiB at
+/// its largest blocking factor; 4 MiB leaves room and keeps the scan short (SECURITY.md
+/// item 44: a sparse terabyte of padding would otherwise take an hour to read).
+pub const MAX_TRAILING_ZEROS: u64 = 4 << 20;
 
 /// One regular file in the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +105,11 @@ pub enum TarError {
     Extended { offset: u64, detail: String },
     #[error("non-zero data at offset {offset} after the end-of-archive marker")]
     TrailingGarbage { offset: u64 },
+    #[error(
+        "the archive has {len} bytes after its end-of-archive marker at offset {offset}, more \
+         than the {cap} bytes of padding allowed"
+    )]
+    TrailingTooLong { offset: u64, len: u64, cap: u64 },
     #[error("the archive ends at offset {offset} without an end-of-archive marker")]
     MissingEnd { offset: u64 },
     #[error("the archive holds more than {cap} members")]
@@ -131,7 +141,8 @@ impl Pending {
 ///
 /// `archive_len` is the length of the archive as the caller knows it (the file size); any
 /// member whose data would run past it is refused as truncated. Reads headers only: the time
-/// spent is bounded by the number of headers plus one scan of the zero padding at the end.
+/// spent is bounded by the number of headers plus one scan of at most
+/// [`MAX_TRAILING_ZEROS`] of padding at the end.
 pub fn index<R: Read + Seek>(r: &mut R, archive_len: u64) -> Result<TarIndex, TarError> {
     let mut walk = Walk {
         r,
@@ -305,11 +316,19 @@ impl<R: Read + Seek> Walk<'_, R> {
     }
 
     /// Requires a second zero block after the one at `offset`, then only zeros up to the end
-    /// (GNU tar pads archives to 10240-byte records).
+    /// (GNU tar pads archives to 10240-byte records), at most [`MAX_TRAILING_ZEROS`] of them.
     fn check_end(&mut self, offset: u64) -> Result<(), TarError> {
         let mut pos = offset + BLOCK;
         if self.archive_len.saturating_sub(pos) < BLOCK {
             return Err(TarError::MissingEnd { offset });
+        }
+        let len = self.archive_len - pos - BLOCK;
+        if len > MAX_TRAILING_ZEROS {
+            return Err(TarError::TrailingTooLong {
+                offset,
+                len,
+                cap: MAX_TRAILING_ZEROS,
+            });
         }
         let mut buf = vec![0u8; 64 * 1024];
         while pos < self.archive_len {

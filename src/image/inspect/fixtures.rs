@@ -149,3 +149,18 @@ impl XorShift {
         self.0
     }
 }
+
+/// [`qcow2`] of `size` virtual bytes with one L2 table (cluster 4) under L1 entry 0 and one
+/// data cluster (cluster 5) of 0x5a bytes, mapped by the first `mappings` guest clusters:
+/// `mappings` > 1 is the shared-cluster image of SECURITY.md item 42.
+pub fn qcow2_shared(size: u64, mappings: u64) -> Vec<u8> {
+    let c = CLUSTER as u64;
+    let mut b = qcow2(3, size);
+    b.resize(6 * CLUSTER, 0);
+    poke_be64(&mut b, 3 * CLUSTER, (4 * c) | (1 << 63));
+    for j in 0..mappings as usize {
+        poke_be64(&mut b, 4 * CLUSTER + 8 * j, (5 * c) | (1 << 63));
+    }
+    b[5 * CLUSTER..].fill(0x5a);
+    b
+}

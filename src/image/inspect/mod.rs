@@ -2,13 +2,15 @@
 //!
 //! It owns format detection (qcow2, VMDK sparse, raw, and the formats that are always
 //! refused), the safety checks (no backing file, no data file, no foreign extents, no
-//! encryption, sane geometry) and the virtual size. It reads only headers, the VMDK
+//! encryption, sane geometry), the virtual size, and for qcow2 the bytes the image really
+//! maps. It reads only headers, the qcow2 L1/L2 tables (each cluster at most once), the VMDK
 //! descriptor (at most 1 MiB) and the VMDK footer, with exact-length reads bounded by the
 //! caller's `len`, so memory and time stay small for hostile input. It never runs a process
 //! and never interprets guest data.
 
 mod descriptor;
 mod qcow2;
+mod qcow2_map;
 mod vmdk;
 
 #[cfg(test)]
@@ -53,6 +55,9 @@ pub struct Qcow2Details {
     /// does): opened read-only, QEMU does not need to repair it and the refcounts are
     /// irrelevant to a copy.
     pub dirty: bool,
+    /// Guest bytes the active L1/L2 tables map to data (allocated or compressed clusters, a
+    /// whole cluster each), at most the virtual size: the most a conversion can write.
+    pub mapped_bytes: u64,
 }
 
 /// VMDK sparse header facts worth logging or checking later.

@@ -1,10 +1,11 @@
 //! qcow2 header checks (QEMU `docs/interop/qcow2.txt`, `block/qcow2.c` `qcow2_do_open`).
 //! Rejects backing files, external data files, encryption, corrupt images and unknown
 //! incompatible features, and checks the geometry QEMU would otherwise trust. Reads the
-//! header and the 8-byte extension headers only.
+//! header, the 8-byte extension headers and (in [`super::qcow2_map`]) the L1 and L2 tables.
 
 use std::io::{Read, Seek};
 
+use super::qcow2_map::{self, MapGeometry};
 use super::{be_u32, be_u64, shown, Image, Qcow2Details};
 use crate::image::{ImageError, ImageFormat};
 
@@ -101,12 +102,24 @@ pub(super) fn inspect<R: Read + Seek>(
     }
     check_geometry(img, &h)?;
     check_extensions(img, &h)?;
+    let mapped_bytes = qcow2_map::mapped_bytes(
+        img,
+        &MapGeometry {
+            cluster_bits: h.cluster_bits,
+            virtual_size: h.size,
+            l1_size: h.l1_size,
+            l1_table_offset: h.l1_table_offset,
+            extended_l2: h.incompatible & INCOMPAT_EXTL2 != 0,
+            version: h.version,
+        },
+    )?;
     Ok((
         h.size,
         Qcow2Details {
             version: h.version,
             cluster_bits: h.cluster_bits,
             dirty: h.incompatible & INCOMPAT_DIRTY != 0,
+            mapped_bytes,
         },
     ))
 }

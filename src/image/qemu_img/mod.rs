@@ -21,6 +21,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use info::QemuInfo;
@@ -127,6 +129,10 @@ pub struct ConvertOptions {
     /// The target already exists with the right format and size (`-n`). When false, the
     /// target must not exist and is created by `qemu-img`.
     pub target_exists: bool,
+    /// The most bytes the target file may grow to, enforced by the kernel (`RLIMIT_FSIZE`
+    /// through `prlimit --fsize`): a write past it fails with `EFBIG` (or `SIGXFSZ`) and the
+    /// run ends with [`ImageError::OutputLimit`]. `None` for trusted sources only.
+    pub max_output: Option<u64>,
 }
 
 /// A `qemu-img` version, as printed by `qemu-img --version`.
@@ -179,6 +185,7 @@ pub struct QemuImg {
     binary: PathBuf,
     prlimit: PathBuf,
     limits: Limits,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl QemuImg {
@@ -188,7 +195,15 @@ impl QemuImg {
             binary,
             prlimit,
             limits,
+            cancel: None,
         }
+    }
+
+    /// The same runner, whose children are killed (and whose calls fail with
+    /// [`ImageError::Interrupted`]) once `flag` is set, e.g. from a SIGTERM handler.
+    pub fn cancelled_by(mut self, flag: Arc<AtomicBool>) -> QemuImg {
+        self.cancel = Some(flag);
+        self
     }
 
     /// Finds `qemu-img` (`VMD_QEMU_IMG` or PATH) and `prlimit` (`VMD_PRLIMIT` or PATH),
@@ -267,10 +282,9 @@ impl QemuImg {
             dst_format,
             opts.target_exists,
         );
-        let result = self
-            .invocation("convert", args, opts.limits)
-            .run()
-            .and_then(|_| sync(&dst));
+        let mut run = self.invocation("convert", args, opts.limits);
+        run.max_file = opts.max_output;
+        let result = run.run().and_then(|_| sync(&dst));
         if result.is_err() && !opts.target_exists {
             let _ = fs::remove_file(&dst);
         }
@@ -317,6 +331,8 @@ impl QemuImg {
             op,
             args,
             limits,
+            max_file: None,
+            cancel: self.cancel.as_deref(),
         }
     }
 }

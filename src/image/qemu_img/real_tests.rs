@@ -106,6 +106,7 @@ fn real_convert_raw_to_qcow2_and_back_keeps_content() {
     let opts = ConvertOptions {
         limits: Limits::convert_for(content.len() as u64),
         target_exists: false,
+        max_output: None,
     };
     q.convert(&raw, ImageFormat::Raw, &qcow, ImageFormat::Qcow2, &opts)
         .unwrap();
@@ -138,6 +139,7 @@ fn real_convert_failure_removes_the_target_it_created() {
     let opts = ConvertOptions {
         limits: Limits::convert_for(1 << 20),
         target_exists: false,
+        max_output: None,
     };
     let err = q
         .convert(&src, ImageFormat::Qcow2, &dst, ImageFormat::Raw, &opts)
@@ -178,6 +180,7 @@ fn real_slice_of_archive_is_read_in_place() {
     let opts = ConvertOptions {
         limits: Limits::convert_for(info.virtual_size),
         target_exists: false,
+        max_output: None,
     };
     q.convert(src, ImageFormat::Vmdk, &out, ImageFormat::Raw, &opts)
         .unwrap();
@@ -191,6 +194,7 @@ fn qcow2_with(q: &QemuImg, dir: &TempDir, path: &Path, content: &[u8], target_ex
     let opts = ConvertOptions {
         limits: Limits::convert_for(content.len() as u64),
         target_exists,
+        max_output: None,
     };
     q.convert(&raw, ImageFormat::Raw, path, ImageFormat::Qcow2, &opts)
         .unwrap();
@@ -203,6 +207,7 @@ fn read_back(q: &QemuImg, dir: &TempDir, path: &Path) -> Vec<u8> {
     let opts = ConvertOptions {
         limits: Limits::convert_for(1 << 20),
         target_exists: false,
+        max_output: None,
     };
     q.convert(path, ImageFormat::Qcow2, &out, ImageFormat::Raw, &opts)
         .unwrap();
@@ -334,4 +339,32 @@ fn real_snapshot_list_of_raw_path_is_refused_not_probed() {
         matches!(read_as_qcow2, ImageError::Failed { op: "info", .. }),
         "{read_as_qcow2:?}"
     );
+}
+
+// SECURITY.md item 42: the conversion of an image that maps more than its bound stops at
+// the bound (RLIMIT_FSIZE), fails as a rejection, and removes the target it created.
+#[test]
+fn real_convert_stops_at_max_output_and_removes_the_target() {
+    let Some(q) = real_qemu_img("real_convert_stops_at_max_output_and_removes_the_target") else {
+        return;
+    };
+    let dir = TempDir::new("real-convert-cap");
+    let src = dir.path().join("in.raw");
+    let content: Vec<u8> = (0..(8u32 << 20)).map(|i| (i % 251) as u8 | 1).collect();
+    fs::write(&src, &content).unwrap();
+    let dst = dir.path().join("out.qcow2");
+    let opts = ConvertOptions {
+        limits: Limits::convert_for(content.len() as u64),
+        target_exists: false,
+        max_output: Some(1 << 20),
+    };
+    let err = q
+        .convert(&src, ImageFormat::Raw, &dst, ImageFormat::Qcow2, &opts)
+        .unwrap_err();
+    assert!(
+        matches!(err, ImageError::OutputLimit { op: "convert", limit } if limit == 1 << 20),
+        "{err:?}"
+    );
+    assert!(err.is_rejection());
+    assert!(!dst.exists(), "target left behind");
 }

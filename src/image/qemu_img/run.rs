@@ -1,12 +1,15 @@
 //! Runs one `qemu-img` child: argv only (no shell), a minimal `LC_ALL=C` environment,
-//! `prlimit` address-space and CPU limits, a wall-clock deadline after which the child is
-//! killed, and stdout/stderr captured with caps. Knows nothing about image formats.
+//! `prlimit` address-space and CPU limits (and a file-size limit for a run that writes an
+//! untrusted image's data), a wall-clock deadline after which the child is
+//! killed (as it is when the caller's cancel flag is set), and stdout/stderr captured with
+//! caps. Knows nothing about image formats.
 
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,6 +32,9 @@ const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /// SIGKILL at the hard limit.
 const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
+/// RLIMIT_FSIZE sends SIGXFSZ; qemu-img ignores it and reports the write's `EFBIG` instead.
+const SIGXFSZ: i32 = 25;
+const EFBIG_TEXT: &str = "File too large";
 
 /// What a successful run printed.
 #[derive(Debug)]
@@ -43,6 +49,10 @@ pub(super) struct Invocation<'a> {
     pub(super) op: &'static str,
     pub(super) args: Vec<OsString>,
     pub(super) limits: Limits,
+    /// `RLIMIT_FSIZE` in bytes (with no core dumps, which that limit would also cap).
+    pub(super) max_file: Option<u64>,
+    /// Once set, the child is killed and the run fails with `Interrupted`.
+    pub(super) cancel: Option<&'a AtomicBool>,
 }
 
 impl Invocation<'_> {
@@ -52,9 +62,13 @@ impl Invocation<'_> {
             self.prlimit.into(),
             format!("--as={}", self.limits.address_space).into(),
             format!("--cpu={}", self.limits.cpu_secs).into(),
-            "--".into(),
-            self.binary.into(),
         ];
+        if let Some(bytes) = self.max_file {
+            argv.push(format!("--fsize={bytes}").into());
+            argv.push("--core=0".into());
+        }
+        argv.push("--".into());
+        argv.push(self.binary.into());
         argv.extend(self.args.iter().cloned());
         argv
     }
@@ -84,7 +98,7 @@ impl Invocation<'_> {
                 return Err(spawn_err(source));
             }
         };
-        let (status, timed_out) = match wait_with_deadline(&mut child, self.limits.wall) {
+        let (status, stop) = match wait_with_deadline(&mut child, self.limits.wall, self.cancel) {
             Ok(waited) => waited,
             Err(source) => {
                 reap(&mut child);
@@ -94,7 +108,10 @@ impl Invocation<'_> {
         let stdout = collect(&stdout_rx);
         let stderr = collect(&stderr_rx);
         let stderr_text = shown_stderr(&stderr.bytes);
-        self.classify(status, timed_out, &stderr_text)?;
+        if stop == Stop::Cancelled {
+            return Err(ImageError::Interrupted { op: self.op });
+        }
+        self.classify(status, stop == Stop::TimedOut, &stderr_text)?;
         if stdout.overflowed {
             return Err(ImageError::OutputTooLarge {
                 op: self.op,
@@ -125,6 +142,12 @@ impl Invocation<'_> {
                 op,
                 secs: self.limits.wall.as_secs(),
             });
+        }
+        if let Some(limit) = self.max_file {
+            let efbig = status.code().is_some_and(|c| c != 0) && stderr.contains(EFBIG_TEXT);
+            if status.signal() == Some(SIGXFSZ) || efbig {
+                return Err(ImageError::OutputLimit { op, limit });
+            }
         }
         if let Some(signal) = status.signal() {
             return Err(if signal == SIGKILL || signal == SIGXCPU {
@@ -203,20 +226,40 @@ fn collect(rx: &Receiver) -> Captured {
     })
 }
 
-/// Polls until the child exits or `wall` passes; then kills (SIGKILL) and reaps it.
-fn wait_with_deadline(child: &mut Child, wall: Duration) -> io::Result<(ExitStatus, bool)> {
+/// Why [`wait_with_deadline`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Exited,
+    TimedOut,
+    Cancelled,
+}
+
+/// Polls until the child exits, `wall` passes or `cancel` is set; in the last two cases kills
+/// (SIGKILL) and reaps it.
+fn wait_with_deadline(
+    child: &mut Child,
+    wall: Duration,
+    cancel: Option<&AtomicBool>,
+) -> io::Result<(ExitStatus, Stop)> {
     let deadline = Instant::now() + wall;
     let mut pause = Duration::from_millis(1);
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok((status, false));
+            return Ok((status, Stop::Exited));
         }
         let now = Instant::now();
-        if now >= deadline {
+        let stop = if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            Some(Stop::Cancelled)
+        } else if now >= deadline {
+            Some(Stop::TimedOut)
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
             // prlimit exec()s qemu-img, so the child is qemu-img itself.
             let _ = child.kill();
             let status = child.wait()?;
-            return Ok((status, true));
+            return Ok((status, stop));
         }
         thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(POLL_MAX);

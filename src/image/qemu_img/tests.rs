@@ -155,6 +155,31 @@ fn source_arg_slice_size_not_sector_multiple_is_rejected() {
     assert!(matches!(source_arg(&src), Err(ImageError::BadPath { .. })));
 }
 
+// SECURITY.md item 42: a capped run carries the file-size limit and no core dumps.
+#[test]
+fn invocation_argv_with_max_file_sets_fsize_and_no_core() {
+    let q = QemuImg::new(
+        "/usr/bin/qemu-img".into(),
+        "/usr/bin/prlimit".into(),
+        Limits::INFO,
+    );
+    let mut inv = q.invocation("convert", vec!["convert".into()], Limits::INFO);
+    inv.max_file = Some(4096);
+    assert_eq!(
+        strs(&inv.argv()),
+        [
+            "/usr/bin/prlimit",
+            "--as=1073741824",
+            "--cpu=30",
+            "--fsize=4096",
+            "--core=0",
+            "--",
+            "/usr/bin/qemu-img",
+            "convert"
+        ]
+    );
+}
+
 #[test]
 fn invocation_argv_runs_qemu_img_under_prlimit() {
     let q = QemuImg::new(
@@ -219,6 +244,33 @@ fn version_cve_2024_4467_gate_follows_upstream_releases() {
 }
 
 // ---- stand-in binaries ----
+
+// SECURITY.md item 43: a set cancel flag (SIGTERM in the CLI) kills the child at once.
+#[test]
+fn run_cancelled_binary_is_killed_at_once() {
+    let dir = TempDir::new("cancel");
+    let Some(q) = stub(&dir, "trap '' TERM INT\nexec sleep 30", fast(60)) else {
+        return;
+    };
+    let flag = Arc::new(AtomicBool::new(false));
+    let q = q.cancelled_by(Arc::clone(&flag));
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    let err = q.info(Path::new("/x"), ImageFormat::Raw).unwrap_err();
+    setter.join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, ImageError::Interrupted { op: "info" }),
+        "{err:?}"
+    );
+}
 
 #[test]
 fn run_hanging_binary_is_killed_at_the_wall_timeout() {

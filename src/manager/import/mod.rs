@@ -7,7 +7,9 @@
 //! lies in the package into its volume (hashing as it reads), re-inspects what it wrote, and
 //! commits the catalog record last. Any failure, or an interrupt, deletes what was created.
 
+mod bound;
 mod plan;
+mod verify;
 mod write;
 
 use std::path::PathBuf;
@@ -126,7 +128,7 @@ impl StorageManager {
         };
         super::blocking(move || {
             let ctx = plan::plan(None, &config, &request)?;
-            let disks_verified = write::verify_streams(&ctx, &request, progress.as_ref())?;
+            let disks_verified = verify::verify_streams(&ctx, &request, progress.as_ref())?;
             Ok(VerifyReport {
                 eulas: ctx.appliance.system.eulas.clone(),
                 plan: ctx.plan,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::ImportRequest;
+use super::{bound, ImportRequest};
 use crate::host::{Host, HostErrorKind};
 use crate::image::inspect::{self, ImageInfo};
 use crate::image::{ImageFormat, VmdkSubformat};
@@ -57,6 +57,9 @@ pub struct PlannedDisk {
     pub format: DiskFormat,
     /// The volume to create.
     pub volume: VolumeName,
+    /// The most guest bytes the content can write, from what the image really holds (the
+    /// clusters a qcow2 maps), never from `ovf:populatedSize`; the writers stop there.
+    pub max_data_bytes: u64,
 }
 
 /// What `import` will do.
@@ -151,7 +154,7 @@ fn inspect_source(
     declared: ImageFormat,
     subformat: Option<VmdkSubformat>,
     capacity: u64,
-) -> Result<ImageFormat, Error> {
+) -> Result<(ImageFormat, Option<ImageInfo>), Error> {
     let href = &stored.href;
     let info: Option<ImageInfo> = if !stored.gzip && !stored.chunked() {
         let mut reader = package.open_file(href)?;
@@ -179,8 +182,8 @@ fn inspect_source(
         }
         None
     };
-    if let Some(info) = info {
-        inspect::check_declared(&info, declared)
+    if let Some(info) = &info {
+        inspect::check_declared(info, declared)
             .map_err(|e| rejected(format!("{href}: {}", chain(&e))))?;
         if subformat.is_some() && info.vmdk_subformat != subformat {
             return Err(rejected(format!(
@@ -199,7 +202,7 @@ fn inspect_source(
             )));
         }
     }
-    Ok(declared)
+    Ok((declared, info))
 }
 
 /// The message of a transfer stream's error: the vmd error inside it when there is one.
@@ -327,7 +330,7 @@ pub(super) fn plan(
             )));
         }
         let (declared, subformat, format_word) = declared_format(d.disk.format);
-        let (source, planned) = match &d.file {
+        let (source, planned, max_data) = match &d.file {
             Some(file) => {
                 let decl = Declared {
                     href: &file.href,
@@ -339,6 +342,7 @@ pub(super) fn plan(
                 if let Some(m) = &manifest {
                     transfer::check_listed(m, &stored).map_err(|e| rejected(chain(&e)))?;
                 }
+                bound::check_stored(&stored, declared, capacity).map_err(rejected)?;
                 if declared == ImageFormat::Qcow2 && stored.gzip {
                     // qcow2 is read through qemu-img from a staged copy, whose length must be
                     // known before it is written; a gzip stream does not tell it.
@@ -347,7 +351,8 @@ pub(super) fn plan(
                         file.href
                     )));
                 }
-                let fmt = inspect_source(&package, &stored, declared, subformat, capacity)?;
+                let (fmt, info) = inspect_source(&package, &stored, declared, subformat, capacity)?;
+                let max_data = bound::data_bound(info.as_ref(), &stored, fmt, capacity);
                 let planned = PlannedSource {
                     href: file.href.clone(),
                     stored_bytes: stored.total(),
@@ -355,20 +360,14 @@ pub(super) fn plan(
                     chunks: stored.parts.len(),
                     format: format_word.to_string(),
                 };
-                (Some((stored, fmt)), Some(planned))
+                (Some((stored, fmt)), Some(planned), max_data)
             }
-            None => (None, None),
+            None => (None, None, 0),
         };
-        required = required.saturating_add(match req.format {
-            DiskFormat::Raw => capacity,
-            // qcow2 holds what is populated, plus its tables (about 1/8192 of the capacity).
-            DiskFormat::Qcow2 => d
-                .disk
-                .populated_size
-                .filter(|p| *p <= capacity)
-                .unwrap_or(capacity)
-                .saturating_add(capacity / 8192 + (1 << 20)),
-        });
+        // What the image really holds bounds the volume; `ovf:populatedSize` is not trusted.
+        // A blank disk counts in full: it exists to be filled.
+        let counted = if source.is_some() { max_data } else { capacity };
+        required = required.saturating_add(bound::volume_bound(req.format, counted, capacity));
         // A qcow2 source is staged beside its volume until the import ends, so the pool holds
         // its stored bytes and the converted volume at once.
         if let Some((stored, ImageFormat::Qcow2)) = &source {
@@ -386,6 +385,7 @@ pub(super) fn plan(
             source: planned,
             format: req.format,
             volume: VolumeName::for_disk(&id, index, req.format.as_str()),
+            max_data_bytes: max_data,
         });
         sources.push(source);
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::bound::{self, CappedSink};
 use super::plan::{stream_error, Context, PlannedDisk};
 use super::ImportRequest;
 use crate::host::Host;
@@ -56,6 +57,9 @@ fn decode_error(href: &str, e: DecodeError) -> Error {
         DecodeError::Read { source, .. } => {
             Error::Rejected(format!("{href}: {}", stream_error(&source)))
         }
+        DecodeError::Write { source, .. } if source.kind() == io::ErrorKind::FileTooLarge => {
+            Error::Rejected(format!("{href}: {source}"))
+        }
         DecodeError::Write { source, .. } => Error::Io {
             action: "write volume for",
             path: PathBuf::from(href),
@@ -66,7 +70,7 @@ fn decode_error(href: &str, e: DecodeError) -> Error {
 }
 
 /// Calls `progress.set` from the meter every 100 ms while `work` runs.
-fn metered<T>(
+pub(super) fn metered<T>(
     id: &str,
     label: &str,
     total: u64,
@@ -102,7 +106,7 @@ fn gzip_cap(capacity: u64) -> u64 {
 
 /// Streams one disk's content into `sink`, reading every stored byte (so that every digest is
 /// checked) and failing on anything the decoders refuse.
-fn decode_into(
+pub(super) fn decode_into(
     ctx: &Context,
     stored: &Stored,
     format: ImageFormat,
@@ -222,14 +226,30 @@ fn write_disk(
                 stored.href, info.virtual_size
             )));
         }
+        // The staged bytes are what qemu-img reads: their mapping must fit the plan's bound.
+        let data = bound::data_bound(Some(&info), stored, ImageFormat::Qcow2, capacity);
+        if data > disk.max_data_bytes {
+            return Err(Error::Rejected(format!(
+                "{} maps {data} bytes, more than the {} bytes planned",
+                stored.href, disk.max_data_bytes
+            )));
+        }
         let target = image_format(disk.format);
         let opts = ConvertOptions {
             limits: Limits::convert_for(capacity),
             target_exists: true,
+            max_output: Some(bound::volume_bound(
+                disk.format,
+                disk.max_data_bytes,
+                capacity,
+            )),
         };
         qemu_img
             .convert(stage.as_path(), ImageFormat::Qcow2, path, target, &opts)
-            .map_err(Error::from)?;
+            .map_err(|e| match e {
+                ImageError::Interrupted { .. } => Error::Interrupted,
+                e => Error::from(e),
+            })?;
         // Not needed any more: gone now rather than at the end of the import.
         std::fs::remove_file(&stage).map_err(io_error("remove", &stage))?;
         if target == ImageFormat::Raw {
@@ -249,7 +269,12 @@ fn write_disk(
         }
         DiskFormat::Raw => Box::new(RawSink::new(file, capacity)),
     };
-    decode_into(ctx, stored, format, capacity, meter, sink.as_mut())?;
+    let mut capped = CappedSink {
+        inner: sink.as_mut(),
+        cap: disk.max_data_bytes,
+        written: 0,
+    };
+    decode_into(ctx, stored, format, capacity, meter, &mut capped)?;
     sink.finish().map_err(io_error("write volume", path))
 }
 
@@ -291,6 +316,7 @@ pub(super) fn execute(
     progress: &dyn Progress,
 ) -> Result<Vmd, Error> {
     let pool = ctx.plan.pool.clone();
+    let qemu_img = &qemu_img.clone().cancelled_by(Arc::clone(&req.cancel));
     let catalog = Catalog::open(&config.state_dir)?;
     let mut undo = NewVmd::begin(host, &catalog, &ctx.plan.id)?;
     if req.pool.is_none() {
@@ -369,65 +395,6 @@ pub(super) fn execute(
     undo.commit();
     fault::point("import.committed")?;
     Ok(vmd)
-}
-
-/// Reads every disk stream in full through its decoder, writing nothing: `verify`.
-pub(super) fn verify_streams(
-    ctx: &Context,
-    req: &ImportRequest,
-    progress: &dyn Progress,
-) -> Result<usize, Error> {
-    let mut count = 0;
-    for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
-        let Some((stored, format)) = source else {
-            continue;
-        };
-        let meter = Arc::new(Meter {
-            cancel: Arc::clone(&req.cancel),
-            ..Meter::default()
-        });
-        let format = if *format == ImageFormat::Qcow2 {
-            ImageFormat::Raw
-        } else {
-            *format
-        };
-        let capacity = planned.capacity_bytes.max(stored.total());
-        metered(
-            &planned.id,
-            &planned.id,
-            stored.total(),
-            &meter,
-            progress,
-            || {
-                let mut sink = NullSink { size: capacity };
-                decode_into(ctx, stored, format, capacity, Arc::clone(&meter), &mut sink)
-            },
-        )?;
-        count += 1;
-    }
-    Ok(count)
-}
-
-/// A sink that checks bounds and keeps nothing.
-struct NullSink {
-    size: u64,
-}
-
-impl DiskSink for NullSink {
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|e| e > self.size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "write beyond the disk",
-            ));
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The catalog record of the new master.

@@ -6,6 +6,9 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "tests_trailing.rs"]
+mod trailing;
+
 /// A ustar (or GNU) header under construction; `bytes` fills in a valid checksum.
 struct Hdr {
     name: Vec<u8>,

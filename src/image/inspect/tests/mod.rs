@@ -4,6 +4,7 @@
 use std::io::Cursor;
 
 mod qcow2;
+mod qcow2_map;
 mod vmdk;
 
 use super::fixtures::*;

@@ -14,7 +14,8 @@ fn inspect_qcow2_v3_is_accepted_with_its_size() {
         Some(Qcow2Details {
             version: 3,
             cluster_bits: 16,
-            dirty: false
+            dirty: false,
+            mapped_bytes: 0,
         })
     );
     assert_eq!(info.vmdk_subformat, None);
