@@ -99,7 +99,7 @@ fn import_fifo_disk_in_package_directory_is_refused_promptly() {
     mkfifo(&t.file("disk.img"));
     t.package(&[Disk::file("disk.img", RAW, MIB)]);
     let out = run(&t, "import", &t.pkg);
-    t.assert_failed_clean(&out, 3, &["disk.img", "is not in the package"]);
+    t.assert_failed_clean(&out, 3, &["disk.img", "is not a regular file"]);
 }
 
 // SECURITY.md item 43: a FIFO as the `.ovf` path of a package is refused too.

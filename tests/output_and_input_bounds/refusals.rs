@@ -121,6 +121,31 @@ fn import_chunked_qcow2_with_backing_file_names_the_file_and_the_reason() {
     );
 }
 
+// SECURITY.md items 1 and 5: `verify` and `import --dry-run` read a chunked (or compressed)
+// disk front to back and never stage it; they refuse its backing file from the header, as
+// import does from the staged copy, instead of reporting every disk checked.
+#[test]
+fn verify_and_dry_run_chunked_qcow2_with_backing_file_are_refused() {
+    let env = TestEnv::new("ref-chunk-bf-verify");
+    let pkg = chunked_qcow2_with_backing(&env);
+
+    for args in [vec!["verify"], vec!["import", "--dry-run"]] {
+        let out = env
+            .command()
+            .args(&args)
+            .arg(&pkg)
+            .output()
+            .expect("run vmd");
+
+        assert_refused_clean(
+            &env,
+            &out,
+            "vmd: disk.qcow2: qcow2 image has a backing file (backing_file_offset 0x210, \
+             backing_file_size 10, names \"/etc/hosts\")",
+        );
+    }
+}
+
 // SECURITY.md item 43: a link as the package path, in words, not "(os error 40)".
 #[test]
 fn import_symlinked_ova_names_the_link_and_the_reason() {

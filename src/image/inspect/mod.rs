@@ -174,6 +174,18 @@ pub fn detect_prefix(prefix: &[u8]) -> Result<Option<ImageFormat>, ImageError> {
     verdict(found)
 }
 
+/// Checks what the first bytes of a qcow2 image can tell (backing file, data file,
+/// encryption, unknown incompatible features), for a stream whose rest is not at hand yet
+/// (SECURITY.md items 1 and 2 apply to `verify` and `--dry-run` as to `import`).
+pub fn check_qcow2_prefix(prefix: &[u8]) -> Result<(), ImageError> {
+    let mut r = std::io::Cursor::new(prefix);
+    let mut img = Image {
+        r: &mut r,
+        len: prefix.len() as u64,
+    };
+    qcow2::inspect_header(&mut img)
+}
+
 /// How many bytes QEMU's own probing looks at (`BLOCK_PROBE_BUF_SIZE`).
 const HEAD_LEN: u64 = 2048;
 const ISO_MAGIC: &[u8] = b"CD001";

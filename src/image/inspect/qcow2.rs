@@ -69,8 +69,36 @@ pub(super) fn inspect<R: Read + Seek>(
     img: &mut Image<'_, R>,
 ) -> Result<(u64, Qcow2Details), ImageError> {
     let h = read_header(img)?;
+    check_header(img, &h)?;
+    check_geometry(img, &h)?;
+    check_extensions(img, &h)?;
+    let mapped_bytes = qcow2_map::mapped_bytes(
+        img,
+        &MapGeometry {
+            cluster_bits: h.cluster_bits,
+            virtual_size: h.size,
+            l1_size: h.l1_size,
+            l1_table_offset: h.l1_table_offset,
+            extended_l2: h.incompatible & INCOMPAT_EXTL2 != 0,
+            version: h.version,
+        },
+    )?;
+    Ok((
+        h.size,
+        Qcow2Details {
+            version: h.version,
+            cluster_bits: h.cluster_bits,
+            dirty: h.incompatible & INCOMPAT_DIRTY != 0,
+            mapped_bytes,
+        },
+    ))
+}
+
+/// The checks that need the header alone: no backing file, no external data file, no
+/// encryption, no unknown or corrupt incompatible features.
+fn check_header<R: Read + Seek>(img: &mut Image<'_, R>, h: &Header) -> Result<(), ImageError> {
     if h.backing_file_offset != 0 || h.backing_file_size != 0 {
-        let name = backing_name(img, &h);
+        let name = backing_name(img, h);
         return Err(ImageError::BackingFile {
             format: ImageFormat::Qcow2,
             detail: format!(
@@ -100,28 +128,15 @@ pub(super) fn inspect<R: Read + Seek>(
             "image is marked corrupt (incompatible feature bit 1)".into(),
         ));
     }
-    check_geometry(img, &h)?;
-    check_extensions(img, &h)?;
-    let mapped_bytes = qcow2_map::mapped_bytes(
-        img,
-        &MapGeometry {
-            cluster_bits: h.cluster_bits,
-            virtual_size: h.size,
-            l1_size: h.l1_size,
-            l1_table_offset: h.l1_table_offset,
-            extended_l2: h.incompatible & INCOMPAT_EXTL2 != 0,
-            version: h.version,
-        },
-    )?;
-    Ok((
-        h.size,
-        Qcow2Details {
-            version: h.version,
-            cluster_bits: h.cluster_bits,
-            dirty: h.incompatible & INCOMPAT_DIRTY != 0,
-            mapped_bytes,
-        },
-    ))
+    Ok(())
+}
+
+/// Checks the header of a qcow2 image known only by its first bytes (a compressed or
+/// chunked package file, read front to back): the refusals [`inspect`] makes from the header
+/// alone. The tables are checked later, when the whole image is staged.
+pub(super) fn inspect_header<R: Read + Seek>(img: &mut Image<'_, R>) -> Result<(), ImageError> {
+    let h = read_header(img)?;
+    check_header(img, &h)
 }
 
 fn read_header<R: Read + Seek>(img: &mut Image<'_, R>) -> Result<Header, ImageError> {

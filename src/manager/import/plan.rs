@@ -180,6 +180,10 @@ fn inspect_source(
                 "{href} is {detected} but the descriptor declares {declared}"
             )));
         }
+        if detected == ImageFormat::Qcow2 {
+            inspect::check_qcow2_prefix(&prefix)
+                .map_err(|e| rejected(format!("{href}: {}", chain(&e))))?;
+        }
         None
     };
     if let Some(info) = &info {
