@@ -110,8 +110,10 @@ fn disk_xml(d: &Disk) -> String {
     }
     #[derive(Serialize)]
     struct Source<'a> {
-        #[serde(rename = "@file")]
-        file: &'a str,
+        #[serde(rename = "@pool")]
+        pool: &'a str,
+        #[serde(rename = "@volume")]
+        volume: &'a str,
     }
     #[derive(Serialize)]
     struct Target {
@@ -136,13 +138,16 @@ fn disk_xml(d: &Disk) -> String {
     // The name the domain template gives the same unit, so units past 25 do not collide.
     let dev = sd_name(d.unit);
     quick_xml::se::to_string(&DiskXml {
-        kind: "file",
+        kind: "volume",
         device: "disk",
         driver: Driver {
             name: "qemu",
             kind: d.format.as_str(),
         },
-        source: Source { file: &d.path },
+        source: Source {
+            pool: d.pool.as_str(),
+            volume: d.volume.as_str(),
+        },
         target: Target { dev, bus: "scsi" },
         serial: d.serial.as_deref().unwrap_or_default(),
         address: Address {

@@ -247,6 +247,8 @@ impl StorageManager {
             .disks
             .iter()
             .map(|d| DiskSpec {
+                pool: d.pool.to_string(),
+                volume: d.volume.to_string(),
                 path: d.path.clone(),
                 format: d.format.as_str().to_string(),
                 serial: d

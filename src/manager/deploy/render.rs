@@ -58,7 +58,13 @@ pub struct DomainSpec {
 /// One disk of a [`DomainSpec`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DiskSpec {
-    /// The volume's path on the host.
+    /// The libvirt storage pool holding the volume.
+    pub pool: String,
+    /// The volume's name in its pool: the default template names disks by pool and volume
+    /// (`<disk type='volume'>`), so that libvirt resolves them on the host, whatever the
+    /// pool's kind.
+    pub volume: String,
+    /// The volume's path as the host reported it, for templates that want it.
     pub path: String,
     /// The image format given to QEMU explicitly: `qcow2` or `raw`.
     pub format: String,

@@ -15,6 +15,8 @@ const HOSTILE: &str = "'\"<]]>&\nx\r\ty";
 fn spec(virt_type: &str, firmware: &str, data_readonly: bool) -> DomainSpec {
     let vmd_id = uuid::Uuid::parse_str(VMD_ID).unwrap();
     let disk = |id: &str, file: &str, format: &str, unit, boot, readonly| DiskSpec {
+        pool: "default".to_string(),
+        volume: file.to_string(),
         path: format!("/var/lib/vmd/pools/default/{file}"),
         format: format.to_string(),
         serial: disk_serial(&vmd_id, id),
@@ -121,7 +123,8 @@ fn render_hostile_values_round_trip_through_xml() {
     let mut hostile = spec("kvm", "bios", false);
     hostile.name = HOSTILE.to_string();
     hostile.vmd_name = HOSTILE.to_string();
-    hostile.disks[0].path = HOSTILE.to_string();
+    hostile.disks[0].pool = HOSTILE.to_string();
+    hostile.disks[0].volume = HOSTILE.to_string();
     hostile.nics[0].network = Some(HOSTILE.to_string());
 
     let xml = render(DEFAULT_TEMPLATE, &hostile).unwrap();
@@ -131,7 +134,8 @@ fn render_hostile_values_round_trip_through_xml() {
     assert!(!xml.contains("]]>"), "{xml}");
     assert_eq!(element_text(&xml, "name"), HOSTILE);
     assert_eq!(attribute_values(&xml, "vmd:vmd", "name"), [HOSTILE]);
-    assert_eq!(attribute_values(&xml, "source", "file")[0], HOSTILE);
+    assert_eq!(attribute_values(&xml, "source", "pool")[0], HOSTILE);
+    assert_eq!(attribute_values(&xml, "source", "volume")[0], HOSTILE);
     assert_eq!(attribute_values(&xml, "source", "network"), [HOSTILE]);
 }
 
