@@ -54,7 +54,8 @@ fn upload_then_download_on_second_host_returns_the_same_bytes() {
     let p: PoolName = pool.name.parse().unwrap();
     let v: VolumeName = "vmd-streams-d0.raw".parse().unwrap();
     let len = 3 * 1024 * 1024 + 4321;
-    host.create_volume(&p, &v, len as u64, "raw").unwrap();
+    host.create_volume(&p, &v, len as u64, "raw", false)
+        .unwrap();
     let data = pattern(len, 7);
 
     host.upload_volume(&p, &v, 0, len as u64, &mut data.as_slice())
@@ -83,7 +84,7 @@ fn upload_from_short_source_fails_naming_the_shortfall() {
     let host = LibvirtHost::connect(&pool.uri).unwrap();
     let p: PoolName = pool.name.parse().unwrap();
     let v: VolumeName = "vmd-short-d0.raw".parse().unwrap();
-    host.create_volume(&p, &v, 1 << 20, "raw").unwrap();
+    host.create_volume(&p, &v, 1 << 20, "raw", false).unwrap();
 
     let err = host
         .upload_volume(&p, &v, 0, 1 << 20, &mut [1u8; 1000].as_slice())

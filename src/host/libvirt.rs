@@ -270,8 +270,9 @@ impl Host for LibvirtHost {
         name: &VolumeName,
         capacity: u64,
         format: &'static str,
+        readonly: bool,
     ) -> Result<VolumeInfo, HostError> {
-        self.create_volume_impl(pool, name, capacity, format)
+        self.create_volume_impl(pool, name, capacity, format, readonly)
     }
 
     fn volume(&self, pool: &PoolName, name: &VolumeName) -> Result<VolumeInfo, HostError> {

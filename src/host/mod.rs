@@ -173,13 +173,16 @@ pub trait Host {
     /// A pool's current state and free space, after a refresh.
     fn pool(&self, name: &PoolName) -> Result<PoolInfo, HostError>;
 
-    /// Creates an empty volume of `capacity` bytes in `format` (`qcow2` or `raw`).
+    /// Creates an empty volume of `capacity` bytes in `format` (`qcow2` or `raw`), mode 0600,
+    /// or 0444 when `readonly` (a master's volume: only ever a backing file; vmd and libvirt
+    /// write it as root before it is recorded).
     fn create_volume(
         &self,
         pool: &PoolName,
         name: &VolumeName,
         capacity: u64,
         format: &'static str,
+        readonly: bool,
     ) -> Result<VolumeInfo, HostError>;
 
     /// A volume's path and sizes.

@@ -94,9 +94,10 @@ impl LibvirtHost {
         name: &VolumeName,
         capacity: u64,
         format: &'static str,
+        readonly: bool,
     ) -> Result<VolumeInfo, HostError> {
         let p = self.lookup_pool(pool)?;
-        let doc = xml::volume(name.as_str(), capacity, format);
+        let doc = xml::volume(name.as_str(), capacity, format, readonly);
         let vol = StorageVol::create_xml(&p, &doc, 0)
             .map_err(|e| call_error("virStorageVolCreateXML", name.as_str(), e))?;
         volume_info(&vol, name.as_str())
@@ -150,7 +151,7 @@ impl LibvirtHost {
                 kind: HostErrorKind::AlreadyExists,
             });
         }
-        let doc = xml::volume(name.as_str(), capacity, format);
+        let doc = xml::volume(name.as_str(), capacity, format, false);
         let reflinked =
             StorageVol::create_xml_from(&p, &doc, &src, sys::VIR_STORAGE_VOL_CREATE_REFLINK);
         let vol = match reflinked {
@@ -305,7 +306,9 @@ mod tests {
         let host = test_host();
         let pool: PoolName = "default-pool".parse().unwrap();
         let vol: VolumeName = "vmd-test-d0.qcow2".parse().unwrap();
-        let made = host.create_volume(&pool, &vol, 1 << 20, "qcow2").unwrap();
+        let made = host
+            .create_volume(&pool, &vol, 1 << 20, "qcow2", false)
+            .unwrap();
         assert_eq!(made.capacity_bytes, 1 << 20);
         assert!(host
             .list_volumes(&pool)
@@ -356,7 +359,8 @@ mod tests {
         let pool: PoolName = "default-pool".parse().unwrap();
         let src: VolumeName = "vmd-test-src.raw".parse().unwrap();
         let dst: VolumeName = "vmd-test-dst.raw".parse().unwrap();
-        host.create_volume(&pool, &src, 3 << 20, "raw").unwrap();
+        host.create_volume(&pool, &src, 3 << 20, "raw", false)
+            .unwrap();
 
         let copy = host.copy_volume(&pool, &src, "raw", &pool, &dst, "raw");
 
@@ -403,8 +407,10 @@ mod tests {
         let pool: PoolName = "default-pool".parse().unwrap();
         let src: VolumeName = "vmd-test-src2.raw".parse().unwrap();
         let dst: VolumeName = "vmd-test-dst2.raw".parse().unwrap();
-        host.create_volume(&pool, &src, 1 << 20, "raw").unwrap();
-        host.create_volume(&pool, &dst, 2 << 20, "raw").unwrap();
+        host.create_volume(&pool, &src, 1 << 20, "raw", false)
+            .unwrap();
+        host.create_volume(&pool, &dst, 2 << 20, "raw", false)
+            .unwrap();
 
         let err = host
             .copy_volume(&pool, &src, "raw", &pool, &dst, "raw")

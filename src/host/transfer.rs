@@ -47,7 +47,7 @@ impl LibvirtHost {
             })?;
         // 1 to 256 sectors: a size no other file of that new name could have by chance.
         let size = 512 * (1 + u64::from(token.as_bytes()[0]));
-        let vol = self.create_volume_impl(name, &probe, size, "raw")?;
+        let vol = self.create_volume_impl(name, &probe, size, "raw", false)?;
         let here = std::fs::symlink_metadata(&vol.path);
         let same = matches!(&here, Ok(m) if m.is_file() && m.len() == size)
             && std::path::Path::new(&vol.path).parent() == Some(dir.as_path());

@@ -89,8 +89,9 @@ struct Format {
     kind: &'static str,
 }
 
-/// `<volume>` of `capacity` bytes in `format` (`virStorageVolCreateXML`).
-pub fn volume(name: &str, capacity: u64, format: &'static str) -> String {
+/// `<volume>` of `capacity` bytes in `format` (`virStorageVolCreateXML`), mode 0600 or, when
+/// `readonly`, 0444.
+pub fn volume(name: &str, capacity: u64, format: &'static str, readonly: bool) -> String {
     to_xml(&VolumeXml {
         name: Text { value: name },
         capacity: Capacity {
@@ -100,7 +101,9 @@ pub fn volume(name: &str, capacity: u64, format: &'static str) -> String {
         target: VolumeTarget {
             format: Format { kind: format },
             permissions: Permissions {
-                mode: Text { value: "0600" },
+                mode: Text {
+                    value: if readonly { "0444" } else { "0600" },
+                },
             },
             compat: compat_for(format),
         },
@@ -247,7 +250,7 @@ mod tests {
     #[test]
     fn volume_golden() {
         assert_eq!(
-            volume("vmd-x-d0.qcow2", 67108864, "qcow2"),
+            volume("vmd-x-d0.qcow2", 67108864, "qcow2", false),
             "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
              <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
              <compat>1.1</compat></target></volume>"

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::copy::{copy_disk, CopyMode};
+use super::copy::{copy_disk, CopyMode, CopyTarget};
 use super::deploy::render::disk_serial;
 use super::rollback::NewVmd;
 use super::{fault, lock_vmd, Error, StorageManager};
@@ -91,15 +91,12 @@ impl StorageManager {
                     // A master holds no snapshots, so a standalone qcow2 one is copied byte
                     // for byte; any other is converted, read as its recorded format.
                     let qemu_img = qemu_img.get_or_insert(super::qemu_img()?);
-                    copy_disk(
-                        host,
-                        qemu_img,
-                        &mut created,
-                        d,
-                        &pool,
-                        &volume,
-                        CopyMode::Bytes,
-                    )?
+                    let to = CopyTarget {
+                        pool: &pool,
+                        volume: &volume,
+                        readonly: false,
+                    };
+                    copy_disk(host, qemu_img, &mut created, d, &to, CopyMode::Bytes)?
                 } else {
                     let info = host.create_overlay(
                         &pool,

@@ -29,7 +29,17 @@ pub(super) enum CopyMode {
     Convert,
 }
 
-/// Creates `volume` in `pool` (recorded in `created` for rollback) as a standalone qcow2 copy
+/// Where a copy goes.
+pub(super) struct CopyTarget<'a> {
+    /// The pool of the new volume.
+    pub pool: &'a PoolName,
+    /// The new volume's name.
+    pub volume: &'a VolumeName,
+    /// A master's volume (mode 0444), not an instance's.
+    pub readonly: bool,
+}
+
+/// Creates the target volume (recorded in `created` for rollback) as a standalone qcow2 copy
 /// of disk `d`'s current content, then checks it: qcow2, no backing or data file, the disk's
 /// capacity.
 pub(super) fn copy_disk(
@@ -37,11 +47,11 @@ pub(super) fn copy_disk(
     qemu_img: &QemuImg,
     created: &mut NewVmd<'_>,
     d: &Disk,
-    pool: &PoolName,
-    volume: &VolumeName,
+    to: &CopyTarget<'_>,
     mode: CopyMode,
 ) -> Result<VolumeInfo, Error> {
-    let info = host.create_volume(pool, volume, d.capacity_bytes, "qcow2")?;
+    let (pool, volume) = (to.pool, to.volume);
+    let info = host.create_volume(pool, volume, d.capacity_bytes, "qcow2", to.readonly)?;
     created.volume(pool.clone(), volume.clone());
     let target = Path::new(&info.path);
     if mode == CopyMode::Bytes && d.format == DiskFormat::Qcow2 && d.backing.is_none() {

@@ -182,7 +182,7 @@ impl StorageManager {
             let mut made = NewVmd::begin(host, &catalog, &id)?;
             for (index, (role, size)) in sizes.enumerate() {
                 let volume = VolumeName::for_disk(&id, index, "qcow2");
-                let info = host.create_volume(&pool, &volume, size, "qcow2")?;
+                let info = host.create_volume(&pool, &volume, size, "qcow2", false)?;
                 made.volume(pool.clone(), volume.clone());
                 let disk_id = if role == Role::Os {
                     "os".to_string()
@@ -308,7 +308,7 @@ impl StorageManager {
                 None => pools::ensure_default_pool(host, &state_dir)?,
             };
             let volume = VolumeName::for_disk(&vmd.id, index, "qcow2");
-            let info = host.create_volume(&pool, &volume, req.size, "qcow2")?;
+            let info = host.create_volume(&pool, &volume, req.size, "qcow2", false)?;
             let id = format!("disk{index}");
             let disk = Disk {
                 serial: Some(disk_serial(&vmd.id.uuid(), &id)),

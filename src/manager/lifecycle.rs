@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use super::copy::{copy_disk, CopyMode};
+use super::copy::{copy_disk, CopyMode, CopyTarget};
 use super::deploy::{start_locked, undeploy_domain, DeployRequest, Status, StopOptions};
 use super::rollback::NewVmd;
 use super::snapshot::revert_locked;
@@ -42,15 +42,12 @@ fn capture_master(
     let mut disks = Vec::new();
     for (index, d) in vmd.disks.iter().enumerate() {
         let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
-        let info = copy_disk(
-            host,
-            qemu_img,
-            &mut created,
-            d,
-            &d.pool,
-            &volume,
-            CopyMode::Convert,
-        )?;
+        let to = CopyTarget {
+            pool: &d.pool,
+            volume: &volume,
+            readonly: true,
+        };
+        let info = copy_disk(host, qemu_img, &mut created, d, &to, CopyMode::Convert)?;
         std::fs::set_permissions(&info.path, std::fs::Permissions::from_mode(0o444)).map_err(
             |source| Error::Io {
                 action: "make read-only",

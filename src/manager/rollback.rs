@@ -107,7 +107,8 @@ mod tests {
         let vol = VolumeName::for_disk(&id, 0, "qcow2");
         {
             let mut made = NewVmd::begin(&host, &catalog, &id).unwrap();
-            host.create_volume(&pool(), &vol, 1 << 20, "qcow2").unwrap();
+            host.create_volume(&pool(), &vol, 1 << 20, "qcow2", false)
+                .unwrap();
             made.volume(pool(), vol.clone());
             assert!(catalog.has_lock_file(&id));
             // Held while the operation runs: doctor leaves its objects alone.
@@ -128,7 +129,8 @@ mod tests {
         std::fs::write(&stage, b"staged").unwrap();
         {
             let mut made = NewVmd::begin(&host, &catalog, &id).unwrap();
-            host.create_volume(&pool(), &vol, 1 << 20, "qcow2").unwrap();
+            host.create_volume(&pool(), &vol, 1 << 20, "qcow2", false)
+                .unwrap();
             made.volume(pool(), vol.clone());
             made.file(stage.clone());
             made.commit();

@@ -9,6 +9,7 @@
 
 mod bound;
 mod plan;
+mod target;
 mod verify;
 mod write;
 

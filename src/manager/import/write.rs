@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::bound::{self, CappedSink};
 use super::plan::{stream_error, Context, PlannedDisk};
+use super::target::{create_target, verify_volume, DiskWrite};
 use super::ImportRequest;
-use crate::host::Host;
+use crate::host::{Host, PoolAccess};
 use crate::image::inspect;
 use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
 use crate::image::sink::{DiskSink, Qcow2Sink, RawSink};
@@ -30,7 +31,7 @@ use crate::vmd::{
     CATALOG_VERSION,
 };
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+pub(super) fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
     let path = path.to_path_buf();
     move |source| Error::Io {
         action,
@@ -181,7 +182,7 @@ fn open_volume(path: &Path) -> Result<File, Error> {
 
 /// Fills the volume at `path` with the disk's content.
 #[allow(clippy::too_many_arguments)]
-fn write_disk(
+pub(super) fn write_disk(
     ctx: &Context,
     qemu_img: &QemuImg,
     stored: &Stored,
@@ -278,34 +279,6 @@ fn write_disk(
     sink.finish().map_err(io_error("write volume", path))
 }
 
-/// Re-inspects a written volume, with vmd's inspector and then `qemu-img info`: the format
-/// must be the target, the size the declared capacity, and no backing or data file.
-fn verify_volume(qemu_img: &QemuImg, path: &Path, disk: &PlannedDisk) -> Result<(), Error> {
-    let target = image_format(disk.format);
-    let bad = |what: String| Error::Rejected(format!("volume {} {what}", disk.volume));
-    // A raw volume is guest data, which may look like any format (a guest can write a qcow2
-    // header to its disk): it is never probed, only read as raw by qemu-img below.
-    if target == ImageFormat::Qcow2 {
-        let info = inspect::inspect_path(path)
-            .map_err(|e| bad(format!("failed inspection: {}", chain(&e))))?;
-        inspect::check_declared(&info, target).map_err(|e| bad(chain(&e)))?;
-        if info.virtual_size != disk.capacity_bytes {
-            return Err(bad(format!(
-                "has a virtual size of {} bytes, not {}",
-                info.virtual_size, disk.capacity_bytes
-            )));
-        }
-    }
-    let q = qemu_img.info(path, target).map_err(Error::from)?;
-    if q.virtual_size != disk.capacity_bytes {
-        return Err(bad(format!(
-            "has a virtual size of {} bytes per qemu-img, not {}",
-            q.virtual_size, disk.capacity_bytes
-        )));
-    }
-    Ok(())
-}
-
 /// Runs the plan: see the module documentation.
 pub(super) fn execute(
     host: &dyn Host,
@@ -327,50 +300,95 @@ pub(super) fn execute(
             )));
         }
     }
+    // Where the pool's files are not this process's files, every disk is staged here and
+    // uploaded through libvirt.
+    let access = host.pool_access(&pool)?;
+    let staging = match access {
+        PoolAccess::Local(_) => None,
+        PoolAccess::Streams => {
+            let dir = config.state_dir.join("staging");
+            std::fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+            Some(dir)
+        }
+    };
     let mut disks = Vec::with_capacity(ctx.plan.disks.len());
     for (planned, source) in ctx.plan.disks.iter().zip(&ctx.sources) {
         if req.cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        let vol = host.create_volume(
-            &pool,
-            &planned.volume,
-            planned.capacity_bytes,
-            planned.format.as_str(),
-        )?;
-        undo.volume(pool.clone(), planned.volume.clone());
-        fault::point("import.volume-created")?;
-        let path = PathBuf::from(&vol.path);
-        if let Some((stored, format)) = source {
-            let meter = Arc::new(Meter {
-                cancel: Arc::clone(&req.cancel),
-                ..Meter::default()
-            });
-            let label = format!("{} {}", ctx.plan.name, planned.id);
-            metered(
-                &planned.volume.to_string(),
-                &label,
-                stored.total(),
-                &meter,
-                progress,
-                || {
-                    write_disk(
-                        &ctx,
-                        qemu_img,
-                        stored,
-                        *format,
+        let vol = match (&access, source) {
+            (PoolAccess::Streams, Some(source)) => {
+                // The content is made and checked in a staging file here, then uploaded.
+                let stage = staging
+                    .as_ref()
+                    .map(|dir| dir.join(planned.volume.as_str()))
+                    .ok_or(Error::Interrupted)?;
+                undo.file(stage.clone());
+                create_target(qemu_img, &stage, planned)?;
+                let write = DiskWrite {
+                    ctx: &ctx,
+                    req,
+                    planned,
+                    source,
+                    target: &stage,
+                };
+                write.run(qemu_img, progress, &mut undo)?;
+                verify_volume(qemu_img, &stage, planned)?;
+                // Created raw, of the staged file's exact length, so that the upload leaves
+                // no byte of libvirt's own initial content behind; what it holds is then the
+                // qcow2 or raw image vmd checked, and vmd records and declares its format.
+                let len = std::fs::metadata(&stage)
+                    .map_err(io_error("inspect", &stage))?
+                    .len();
+                let vol = host.create_volume(&pool, &planned.volume, len, "raw", true)?;
+                undo.volume(pool.clone(), planned.volume.clone());
+                fault::point("import.volume-created")?;
+                let mut file = File::open(&stage).map_err(io_error("open", &stage))?;
+                host.upload_volume(&pool, &planned.volume, 0, len, &mut file)?;
+                std::fs::remove_file(&stage).map_err(io_error("remove", &stage))?;
+                vol
+            }
+            (PoolAccess::Streams, None) => {
+                // A blank disk: libvirt makes it empty in its format on the host.
+                let vol = host.create_volume(
+                    &pool,
+                    &planned.volume,
+                    planned.capacity_bytes,
+                    planned.format.as_str(),
+                    true,
+                )?;
+                undo.volume(pool.clone(), planned.volume.clone());
+                fault::point("import.volume-created")?;
+                vol
+            }
+            (PoolAccess::Local(_), source) => {
+                let vol = host.create_volume(
+                    &pool,
+                    &planned.volume,
+                    planned.capacity_bytes,
+                    planned.format.as_str(),
+                    true,
+                )?;
+                undo.volume(pool.clone(), planned.volume.clone());
+                fault::point("import.volume-created")?;
+                let path = PathBuf::from(&vol.path);
+                if let Some(source) = source {
+                    let write = DiskWrite {
+                        ctx: &ctx,
+                        req,
                         planned,
-                        &path,
-                        Arc::clone(&meter),
-                        &mut undo,
-                    )
-                },
-            )?;
-        }
-        verify_volume(qemu_img, &path, planned)?;
-        // Masters are read-only: clones only ever read them as backing files.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
-            .map_err(io_error("make read-only", &path))?;
+                        source,
+                        target: &path,
+                    };
+                    write.run(qemu_img, progress, &mut undo)?;
+                }
+                verify_volume(qemu_img, &path, planned)?;
+                // Masters are read-only: clones only ever read them as backing files.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+                    .map_err(io_error("make read-only", &path))?;
+                vol
+            }
+        };
         disks.push(Disk {
             id: planned.id.clone(),
             role: planned.role,
