@@ -96,3 +96,19 @@ fn upload_from_short_source_fails_naming_the_shortfall() {
         "{err}"
     );
 }
+
+#[test]
+fn host_check_reports_a_local_dir_pool_as_local() {
+    let env = TestEnv::new("check-local");
+
+    let info = env.json(&["host", "check"]);
+
+    let pool = info["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == env.pool.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(pool["access"], "local", "{pool}");
+}

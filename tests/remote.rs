@@ -193,3 +193,21 @@ fn linked_clone_on_second_host_deploys_and_boots_there() {
     r.ok(&["delete", "rem-m"]);
     assert!(r.volumes().is_empty(), "{:?}", r.volumes());
 }
+
+#[test]
+fn host_check_on_second_host_reports_its_pool_reached_by_streams() {
+    let r = Remote::new("rem-check");
+
+    let info = r.json(&["host", "check"]);
+
+    let pool = info["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == r.pool.name.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(pool["access"], "streams", "{pool}");
+    assert_eq!(pool["type"], "dir", "{pool}");
+    assert!(r.volumes().is_empty(), "the probe volume is gone");
+}

@@ -39,12 +39,14 @@ pub async fn run(cmd: &HostCommand, manager: &StorageManager, out: &Output) -> a
                 text.push_str("pools:       none\n");
             } else {
                 text.push_str("pools:\n");
-                let mut table = Table::new(&["NAME", "TYPE", "STATE", "AVAILABLE", "PATH"]);
+                let mut table =
+                    Table::new(&["NAME", "TYPE", "STATE", "ACCESS", "AVAILABLE", "PATH"]);
                 for p in &info.pools {
                     table.row(vec![
                         p.name.clone(),
                         p.pool_type.clone(),
                         p.state.clone(),
+                        p.access.unwrap_or("-").to_string(),
                         human_bytes(p.available_bytes),
                         p.path.clone().unwrap_or_else(|| "-".to_string()),
                     ]);

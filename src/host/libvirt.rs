@@ -174,6 +174,7 @@ impl LibvirtHost {
             capacity_bytes: info.capacity,
             allocation_bytes: info.allocation,
             available_bytes: info.available,
+            access: None,
         })
     }
 }

@@ -103,6 +103,11 @@ pub struct PoolInfo {
     pub allocation_bytes: u64,
     /// Bytes free.
     pub available_bytes: u64,
+    /// How vmd reaches the pool's volumes (`local`: their files here, proved by a probe
+    /// volume; `streams`: only through libvirt), when asked (`vmd host check`, running
+    /// pools only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<&'static str>,
 }
 
 /// How vmd reaches the content of a pool's volumes.

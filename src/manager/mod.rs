@@ -193,7 +193,25 @@ impl StorageManager {
     }
 
     /// Views of the host: libvirt and QEMU versions, domain types offered, storage pools.
+    ///
+    /// Each running pool's access is proved as import would prove it: a probe volume is
+    /// created and deleted in every running `dir`, `fs` and `netfs` pool.
     pub async fn host_info(&self) -> Result<HostInfo, Error> {
-        self.with_host(|h| Ok(h.info()?)).await
+        self.with_host(|h| {
+            let mut info = h.info()?;
+            for p in info.pools.iter_mut().filter(|p| p.state == "running") {
+                let Ok(name) = p.name.parse::<crate::vmd::PoolName>() else {
+                    continue;
+                };
+                // A pool stopped or removed since the listing, or one that refuses the
+                // probe volume (full, read-only), keeps its access unknown.
+                p.access = h.pool_access(&name).ok().map(|a| match a {
+                    crate::host::PoolAccess::Local(_) => "local",
+                    crate::host::PoolAccess::Streams => "streams",
+                });
+            }
+            Ok(info)
+        })
+        .await
     }
 }
