@@ -211,3 +211,39 @@ fn host_check_on_second_host_reports_its_pool_reached_by_streams() {
     assert_eq!(pool["type"], "dir", "{pool}");
     assert!(r.volumes().is_empty(), "the probe volume is gone");
 }
+
+#[test]
+fn full_clone_and_stopped_snapshot_on_second_host_are_refused_up_front() {
+    let r = Remote::new("rem-refuse");
+    r.ok(&["import", tiny_ova().to_str().unwrap(), "--name", "rem-m"]);
+    r.ok(&["clone", "rem-m", "rem-c2"]);
+    let before = r.volumes();
+
+    let full = r.vmd(&["clone", "rem-m", "rem-full", "--full"], &[]);
+    let snap = r.vmd(&["snapshot", "rem-c2", "s1"], &[]);
+
+    for (out, what) in [
+        (&full, "a full copy"),
+        (&snap, "a snapshot of a stopped instance"),
+    ] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "{what} is not available for pool {} (dir)",
+                r.pool.name
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(r.volumes(), before, "nothing created");
+    let names: Vec<_> = r
+        .json(&["list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}

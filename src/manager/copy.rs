@@ -51,6 +51,12 @@ pub(super) fn copy_disk(
     mode: CopyMode,
 ) -> Result<VolumeInfo, Error> {
     let (pool, volume) = (to.pool, to.volume);
+    super::pools::require_local(
+        host,
+        [&d.pool, pool],
+        "a full copy",
+        "use a linked clone, or a pool on this machine",
+    )?;
     let info = host.create_volume(pool, volume, d.capacity_bytes, "qcow2", to.readonly)?;
     created.volume(pool.clone(), volume.clone());
     let target = Path::new(&info.path);

@@ -104,3 +104,28 @@ pub(super) fn create_reachable_dir(dir: &Path) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Refuses, before anything is done, an operation that still reads or writes volume files in
+/// place (`what`, with the `instead` a user can do) when a pool of `pools` is reached only
+/// through libvirt: one line naming the pool and its type.
+pub(super) fn require_local<'a>(
+    host: &dyn Host,
+    pools: impl IntoIterator<Item = &'a PoolName>,
+    what: &str,
+    instead: &str,
+) -> Result<(), Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for pool in pools {
+        if !seen.insert(pool.clone()) {
+            continue;
+        }
+        if host.pool_access(pool)? == crate::host::PoolAccess::Streams {
+            let kind = host.pool(pool)?.pool_type;
+            return Err(Error::Request(format!(
+                "{what} is not available for pool {pool} ({kind}), whose files vmd reaches \
+                 only through libvirt: {instead}"
+            )));
+        }
+    }
+    Ok(())
+}

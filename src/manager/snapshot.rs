@@ -147,6 +147,12 @@ impl StorageManager {
                         vmd.name
                     )));
                 }
+                super::pools::require_local(
+                    host,
+                    vmd.disks.iter().map(|d| &d.pool),
+                    "a snapshot of a stopped instance",
+                    "start it and snapshot it running",
+                )?;
                 create_offline(&super::qemu_img()?, &vmd, &snap)?;
                 None
             };
@@ -255,6 +261,12 @@ pub(super) fn revert_locked(host: &dyn Host, vmd: &Vmd, snapshot: &str) -> Resul
     match (&snap.libvirt_xml, snap.memory && defined) {
         (Some(xml), true) => host.snapshot_revert(&vmd.id.uuid(), xml)?,
         _ => {
+            super::pools::require_local(
+                host,
+                vmd.disks.iter().map(|d| &d.pool),
+                "reverting to a disk-only snapshot",
+                "revert to a snapshot taken with --memory",
+            )?;
             if defined {
                 // The current state is being discarded: no need to ask the guest.
                 stop_domain(
