@@ -209,7 +209,17 @@ fn host_copy_volume_of_raw_volume_libvirt_probes_as_qcow2_is_refused() {
     let host = vmd::host::libvirt::LibvirtHost::connect("qemu:///system").unwrap();
 
     let err = host
-        .copy_volume(&pool, &source, "raw", &pool, &target, "qcow2")
+        .copy_volume(
+            &pool,
+            &source,
+            "raw",
+            &vmd::host::NewVolume {
+                pool: &pool,
+                name: &target,
+                format: "qcow2",
+                readonly: false,
+            },
+        )
         .unwrap_err();
 
     let msg = err.to_string();

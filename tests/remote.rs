@@ -212,38 +212,69 @@ fn host_check_on_second_host_reports_its_pool_reached_by_streams() {
     assert!(r.volumes().is_empty(), "the probe volume is gone");
 }
 
+impl Remote {
+    /// Downloads volume `name` of the second host's pool into `file` here.
+    fn download(&self, name: &str, file: &Path) {
+        let mut out = std::fs::File::create(file).unwrap();
+        self.host()
+            .download_volume(
+                &self.pool.name.parse().unwrap(),
+                &name.parse().unwrap(),
+                0,
+                0,
+                &mut out,
+            )
+            .unwrap();
+    }
+}
+
 #[test]
-fn full_clone_and_stopped_snapshot_on_second_host_are_refused_up_front() {
+fn full_clone_and_capture_on_second_host_are_copied_there_with_the_same_content() {
+    let r = Remote::new("rem-copy");
+    let m = r.json(&["import", tiny_ova().to_str().unwrap(), "--name", "rem-m"]);
+    r.ok(&["clone", "rem-m", "rem-c3"]);
+    r.ok(&["deploy", "rem-c3"]);
+
+    let full = r.json(&["clone", "rem-m", "rem-full", "--full"]);
+    r.ok(&["undeploy", "rem-c3", "--force", "--as-master", "rem-m2"]);
+    let m2 = r.json(&["show", "rem-m2"]);
+
+    for (copy, what) in [(&full, "full clone"), (&m2, "captured master")] {
+        let (a, b) = (r.scratch.path().join("a"), r.scratch.path().join("b"));
+        r.download(m["disks"][0]["volume"].as_str().unwrap(), &a);
+        r.download(copy["disks"][0]["volume"].as_str().unwrap(), &b);
+        let path = copy["disks"][0]["path"].as_str().unwrap();
+        assert!(path.starts_with(&r.pool.path), "{what}: {path}");
+        assert!(copy["disks"][0]["backing"].is_null(), "{what}: {copy}");
+        run(Command::new("qemu-img")
+            .args(["compare", "-q", "-f", "qcow2", "-F", "qcow2"])
+            .arg(&a)
+            .arg(&b));
+    }
+}
+
+#[test]
+fn snapshot_of_stopped_instance_on_second_host_is_refused_up_front() {
     let r = Remote::new("rem-refuse");
     r.ok(&["import", tiny_ova().to_str().unwrap(), "--name", "rem-m"]);
     r.ok(&["clone", "rem-m", "rem-c2"]);
     let before = r.volumes();
 
-    let full = r.vmd(&["clone", "rem-m", "rem-full", "--full"], &[]);
-    let snap = r.vmd(&["snapshot", "rem-c2", "s1"], &[]);
+    let out = r.vmd(&["snapshot", "rem-c2", "s1"], &[]);
 
-    for (out, what) in [
-        (&full, "a full copy"),
-        (&snap, "a snapshot of a stopped instance"),
-    ] {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.contains(&format!(
-                "{what} is not available for pool {} (dir)",
-                r.pool.name
-            )),
-            "{err}"
-        );
-    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "a snapshot of a stopped instance is not available for pool {} (dir)",
+            r.pool.name
+        )),
+        "{err}"
+    );
     assert_eq!(r.volumes(), before, "nothing created");
-    let names: Vec<_> = r
-        .json(&["list"])
+    assert!(r.json(&["show", "rem-c2"])["snapshots"]
         .as_array()
         .unwrap()
-        .iter()
-        .map(|v| v["name"].clone())
-        .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+        .is_empty());
 }

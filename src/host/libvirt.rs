@@ -14,7 +14,7 @@ use virt::sys;
 
 use super::{
     capabilities::guest_domain_types, default_virt_type, version_string, DomainState, Host,
-    HostError, HostErrorKind, HostInfo, PoolAccess, PoolInfo, VmdDomain, VolumeInfo,
+    HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -308,11 +308,9 @@ impl Host for LibvirtHost {
         source_pool: &PoolName,
         source: &VolumeName,
         source_format: &'static str,
-        pool: &PoolName,
-        name: &VolumeName,
-        format: &'static str,
+        to: &NewVolume<'_>,
     ) -> Result<VolumeInfo, HostError> {
-        self.copy_volume_impl(source_pool, source, source_format, pool, name, format)
+        self.copy_volume_impl(source_pool, source, source_format, to)
     }
 
     fn pool_access(&self, pool: &PoolName) -> Result<PoolAccess, HostError> {

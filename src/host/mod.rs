@@ -226,9 +226,7 @@ pub trait Host {
         source_pool: &PoolName,
         source: &VolumeName,
         source_format: &'static str,
-        pool: &PoolName,
-        name: &VolumeName,
-        format: &'static str,
+        to: &NewVolume<'_>,
     ) -> Result<VolumeInfo, HostError>;
 
     /// Whether vmd may touch the pool's files directly: only when a probe volume that libvirt
@@ -321,6 +319,19 @@ pub trait Host {
 
     /// The names of the host's active libvirt networks (`virConnectListAllNetworks`).
     fn networks(&self) -> Result<Vec<String>, HostError>;
+}
+
+/// A volume to be made by a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewVolume<'a> {
+    /// Its pool.
+    pub pool: &'a PoolName,
+    /// Its name.
+    pub name: &'a VolumeName,
+    /// `qcow2` or `raw`.
+    pub format: &'static str,
+    /// Mode 0444 (a master's volume) rather than 0600.
+    pub readonly: bool,
 }
 
 /// A domain's run state as vmd tells them apart.

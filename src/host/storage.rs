@@ -7,7 +7,7 @@ use virt::storage_vol::StorageVol;
 use virt::sys;
 
 use super::libvirt::{call_error, reflink_refused, LibvirtHost};
-use super::{xml, HostError, HostErrorKind, PoolInfo, VolumeInfo};
+use super::{xml, HostError, HostErrorKind, NewVolume, PoolInfo, VolumeInfo};
 use crate::vmd::{PoolName, VolumeName};
 
 impl LibvirtHost {
@@ -133,10 +133,9 @@ impl LibvirtHost {
         source_pool: &PoolName,
         source: &VolumeName,
         source_format: &'static str,
-        pool: &PoolName,
-        name: &VolumeName,
-        format: &'static str,
+        to: &NewVolume<'_>,
     ) -> Result<VolumeInfo, HostError> {
+        let (pool, name) = (to.pool, to.name);
         let src = self.lookup_volume(source_pool, source)?;
         check_view(&src, source, source_format)?;
         let capacity = volume_info(&src, source.as_str())?.capacity_bytes;
@@ -151,7 +150,7 @@ impl LibvirtHost {
                 kind: HostErrorKind::AlreadyExists,
             });
         }
-        let doc = xml::volume(name.as_str(), capacity, format, false);
+        let doc = xml::volume(name.as_str(), capacity, to.format, to.readonly);
         let reflinked =
             StorageVol::create_xml_from(&p, &doc, &src, sys::VIR_STORAGE_VOL_CREATE_REFLINK);
         let vol = match reflinked {
@@ -297,6 +296,15 @@ mod tests {
     use super::*;
     use crate::host::Host;
 
+    fn to<'a>(pool: &'a PoolName, name: &'a VolumeName) -> NewVolume<'a> {
+        NewVolume {
+            pool,
+            name,
+            format: "raw",
+            readonly: false,
+        }
+    }
+
     fn test_host() -> LibvirtHost {
         LibvirtHost::connect("test:///default").unwrap()
     }
@@ -362,7 +370,7 @@ mod tests {
         host.create_volume(&pool, &src, 3 << 20, "raw", false)
             .unwrap();
 
-        let copy = host.copy_volume(&pool, &src, "raw", &pool, &dst, "raw");
+        let copy = host.copy_volume(&pool, &src, "raw", &to(&pool, &dst));
 
         host.delete_volume(&pool, &src).unwrap();
         host.delete_volume(&pool, &dst).unwrap();
@@ -380,9 +388,7 @@ mod tests {
                 &pool,
                 &"vmd-test-none.raw".parse().unwrap(),
                 "raw",
-                &pool,
-                &"vmd-test-none2.raw".parse().unwrap(),
-                "raw",
+                &to(&pool, &"vmd-test-none2.raw".parse().unwrap()),
             )
             .unwrap_err();
         assert_eq!(err.kind(), HostErrorKind::NotFound, "{err}");
@@ -413,7 +419,7 @@ mod tests {
             .unwrap();
 
         let err = host
-            .copy_volume(&pool, &src, "raw", &pool, &dst, "raw")
+            .copy_volume(&pool, &src, "raw", &to(&pool, &dst))
             .unwrap_err();
 
         let kept = host.volume(&pool, &dst).unwrap();

@@ -3,7 +3,8 @@
 //! (`qemu-img convert -f`), never as the format libvirt or qemu-img would probe: a raw disk
 //! whose guest data begins with a qcow2 header naming a host file must copy as the bytes it
 //! holds (SECURITY.md items 1, 2 and 39). libvirt's own copy (`virStorageVolCreateXMLFrom`)
-//! reads the source as libvirt probed it, so it is not used here.
+//! reads the source as libvirt probed it: it is used only where vmd cannot reach the pools'
+//! files, and only when libvirt's view of the source is the recorded format.
 //!
 //! This module must not record anything in the catalog: the operation does, once every disk
 //! is copied.
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use super::rollback::NewVmd;
 use super::{image_format, Error};
-use crate::host::{Host, VolumeInfo};
+use crate::host::{Host, NewVolume, PoolAccess, VolumeInfo};
 use crate::image::inspect;
 use crate::image::qemu_img::{ConvertOptions, Limits, QemuImg};
 use crate::image::ImageFormat;
@@ -51,12 +52,12 @@ pub(super) fn copy_disk(
     mode: CopyMode,
 ) -> Result<VolumeInfo, Error> {
     let (pool, volume) = (to.pool, to.volume);
-    super::pools::require_local(
-        host,
-        [&d.pool, pool],
-        "a full copy",
-        "use a linked clone, or a pool on this machine",
-    )?;
+    let local = |p: &PoolName| -> Result<bool, Error> {
+        Ok(matches!(host.pool_access(p)?, PoolAccess::Local(_)))
+    };
+    if !local(&d.pool)? || !local(pool)? {
+        return copy_on_host(host, created, d, to);
+    }
     let info = host.create_volume(pool, volume, d.capacity_bytes, "qcow2", to.readonly)?;
     created.volume(pool.clone(), volume.clone());
     let target = Path::new(&info.path);
@@ -82,6 +83,38 @@ pub(super) fn copy_disk(
         return Err(Error::Rejected(format!(
             "copy {volume} has {} bytes, not {}",
             check.virtual_size, d.capacity_bytes
+        )));
+    }
+    Ok(info)
+}
+
+/// The copy made by the host itself (`virStorageVolCreateXMLFrom`), for pools whose files vmd
+/// does not reach: the host refuses it unless libvirt reads the source as the format vmd
+/// recorded (see [`Host::copy_volume`]); the result is checked by the capacity libvirt
+/// reports.
+fn copy_on_host(
+    host: &dyn Host,
+    created: &mut NewVmd<'_>,
+    d: &Disk,
+    to: &CopyTarget<'_>,
+) -> Result<VolumeInfo, Error> {
+    let info = host.copy_volume(
+        &d.pool,
+        &d.volume,
+        d.format.as_str(),
+        &NewVolume {
+            pool: to.pool,
+            name: to.volume,
+            format: "qcow2",
+            readonly: to.readonly,
+        },
+    )?;
+    created.volume(to.pool.clone(), to.volume.clone());
+    let made = host.volume(to.pool, to.volume)?;
+    if made.capacity_bytes != d.capacity_bytes {
+        return Err(Error::Rejected(format!(
+            "copy {} has {} bytes, not {}",
+            to.volume, made.capacity_bytes, d.capacity_bytes
         )));
     }
     Ok(info)

@@ -1,7 +1,5 @@
 //! `undeploy` (optionally capturing the instance as a new master) and `redeploy`.
 
-use std::os::unix::fs::PermissionsExt;
-
 use super::copy::{copy_disk, CopyMode, CopyTarget};
 use super::deploy::{start_locked, undeploy_domain, DeployRequest, Status, StopOptions};
 use super::rollback::NewVmd;
@@ -48,13 +46,7 @@ fn capture_master(
             readonly: true,
         };
         let info = copy_disk(host, qemu_img, &mut created, d, &to, CopyMode::Convert)?;
-        std::fs::set_permissions(&info.path, std::fs::Permissions::from_mode(0o444)).map_err(
-            |source| Error::Io {
-                action: "make read-only",
-                path: info.path.clone().into(),
-                source,
-            },
-        )?;
+        // The volume was created read-only (0444): a master is only ever a backing file.
         disks.push(Disk {
             path: info.path,
             volume,
