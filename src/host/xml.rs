@@ -198,6 +198,19 @@ struct BackingDoc {
     path: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct SnapshotDoc {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// The domain state a snapshot description (`virDomainSnapshotGetXMLDesc`) records:
+/// `shutoff` for a snapshot of a stopped domain (disks only), `running` or `paused` when
+/// libvirt saved the guest's memory too.
+pub fn snapshot_state(doc: &str) -> Option<String> {
+    quick_xml::de::from_str::<SnapshotDoc>(doc).ok()?.state
+}
+
 /// Reads libvirt's view of a volume's format and backing store.
 pub fn volume_view(doc: &str) -> Result<VolumeView, quick_xml::DeError> {
     let v: VolumeDoc = quick_xml::de::from_str(doc)?;
@@ -282,6 +295,15 @@ mod tests {
         let view = volume_view(doc).unwrap();
         assert_eq!(view.format.as_deref(), Some("qcow2"));
         assert_eq!(view.backing.as_deref(), Some("/etc/hosts"));
+    }
+
+    #[test]
+    fn snapshot_state_reads_the_top_level_state() {
+        let doc = "<domainsnapshot><name>s1</name><state>shutoff</state>\
+                   <memory snapshot='no'/><domain type='qemu'><name>d</name></domain>\
+                   </domainsnapshot>";
+        assert_eq!(snapshot_state(doc).as_deref(), Some("shutoff"));
+        assert_eq!(snapshot_state("<domainsnapshot/>"), None);
     }
 
     #[test]

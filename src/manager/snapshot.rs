@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::deploy::{stop_domain, Status, StopOptions};
-use super::{fault, lock_vmd, Error, StorageManager};
+use super::{fault, lock_vmd, pools, Error, StorageManager};
 use crate::host::{DomainState, Host};
 use crate::image::qemu_img::QemuImg;
 use crate::image::ImageFormat;
@@ -45,6 +45,16 @@ fn running(host: &dyn Host, vmd: &Vmd) -> Result<bool, Error> {
         host.domain_state(&vmd.id.uuid())?,
         Some(DomainState::Running | DomainState::Paused)
     ))
+}
+
+/// Whether vmd reaches every disk's volume file directly.
+fn all_local(host: &dyn Host, vmd: &Vmd) -> Result<bool, Error> {
+    for d in &vmd.disks {
+        if host.pool_access(&d.pool)? == crate::host::PoolAccess::Streams {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn check_snapshottable(vmd: &Vmd) -> Result<(), Error> {
@@ -131,7 +141,13 @@ impl StorageManager {
                     vmd.name
                 )));
             }
-            let libvirt_xml = if running(host, &vmd)? {
+            // A running domain is snapshotted by libvirt. A stopped one is snapshotted here
+            // with qemu-img where vmd reaches its volumes (a retry after a crash then finds
+            // and replaces a half-made snapshot), else by libvirt on its host, which runs
+            // qemu-img there.
+            let through_libvirt = vmd.state == State::Deployed
+                && (running(host, &vmd)? || (!memory && !all_local(host, &vmd)?));
+            let libvirt_xml = if through_libvirt {
                 let xml = crate::host::xml::domain_snapshot(
                     &snap,
                     &format!("vmd snapshot of {}", vmd.name),
@@ -147,7 +163,7 @@ impl StorageManager {
                         vmd.name
                     )));
                 }
-                super::pools::require_local(
+                pools::require_local(
                     host,
                     vmd.disks.iter().map(|d| &d.pool),
                     "a snapshot of a stopped instance",
@@ -220,7 +236,8 @@ impl StorageManager {
                 return Ok(());
             };
             let snap = vmd.snapshots[pos].clone();
-            if running(host, &vmd)? {
+            let defined = vmd.state == State::Deployed;
+            if defined && snap.libvirt_xml.is_some() || running(host, &vmd)? {
                 match &snap.libvirt_xml {
                     Some(xml) => host.snapshot_delete(&vmd.id.uuid(), xml)?,
                     None => {
@@ -232,6 +249,12 @@ impl StorageManager {
                     }
                 }
             } else {
+                pools::require_local(
+                    host,
+                    vmd.disks.iter().map(|d| &d.pool),
+                    "deleting a snapshot of an instance without a domain",
+                    "deploy it first",
+                )?;
                 let qemu_img = super::qemu_img()?;
                 for d in &vmd.disks {
                     let path = std::path::Path::new(&d.path);
@@ -258,10 +281,29 @@ pub(super) fn revert_locked(host: &dyn Host, vmd: &Vmd, snapshot: &str) -> Resul
         .find(|s| s.name == snapshot)
         .ok_or_else(|| Error::NotFound(format!("{} has no snapshot named {snapshot}", vmd.name)))?;
     let defined = vmd.state == State::Deployed;
-    match (&snap.libvirt_xml, snap.memory && defined) {
-        (Some(xml), true) => host.snapshot_revert(&vmd.id.uuid(), xml)?,
+    match (&snap.libvirt_xml, defined) {
+        (Some(xml), true) if snap.memory => host.snapshot_revert(&vmd.id.uuid(), xml)?,
+        (Some(xml), true)
+            if crate::host::xml::snapshot_state(xml).as_deref() == Some("shutoff") =>
+        {
+            // Taken while stopped, so disks only: the current state is being discarded, no
+            // need to ask the guest; libvirt reverts the disks on the host and leaves the
+            // domain off. (A snapshot of a running guest recorded without --memory holds
+            // the memory too; reverting it through libvirt would run the guest, so it
+            // takes the path below.)
+            stop_domain(
+                host,
+                vmd,
+                StopOptions {
+                    force: true,
+                    ..StopOptions::default()
+                },
+                true,
+            )?;
+            host.snapshot_revert(&vmd.id.uuid(), xml)?;
+        }
         _ => {
-            super::pools::require_local(
+            pools::require_local(
                 host,
                 vmd.disks.iter().map(|d| &d.pool),
                 "reverting to a disk-only snapshot",
