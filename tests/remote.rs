@@ -319,3 +319,56 @@ fn snapshot_revert_undeploy_redeploy_on_second_host_keep_the_guest_count() {
         "an instance without a domain on a remote pool: {err}"
     );
 }
+
+#[test]
+fn import_into_second_host_killed_midway_is_cleaned_by_doctor_fix() {
+    let r = Remote::new("rem-kill");
+
+    let out = r.vmd(
+        &["import", tiny_ova().to_str().unwrap(), "--name", "rem-k"],
+        &[("VMD_FAIL", "import.volume-created:exit")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r.volumes().len(), 1, "the volume made before the kill");
+    assert_eq!(r.staging_left().len(), 1, "the staged disk");
+
+    // doctor exits non-zero while problems remain; its report is on stdout either way.
+    let report = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&r.vmd(args, &[]).stdout).unwrap()
+    };
+    let found = report(&["doctor", "--json"]);
+    let fixed = report(&["doctor", "--fix", "--json"]);
+    let again = report(&["doctor", "--json"]);
+
+    let kinds: Vec<_> = found["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"orphan-volume".to_string()), "{found}");
+    assert!(
+        kinds.contains(&"orphan-staging-file".to_string()),
+        "{found}"
+    );
+    assert!(
+        fixed["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["fixed"] == true),
+        "{fixed}"
+    );
+    assert_eq!(
+        again["problems"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+    assert!(r.volumes().is_empty(), "{:?}", r.volumes());
+    assert!(r.staging_left().is_empty(), "{:?}", r.staging_left());
+}

@@ -100,6 +100,12 @@ enum Repair {
     MarkUndeployed { id: VmdId },
     /// Remove a catalog temporary file.
     RemoveTempFile(TempFile),
+    /// Remove a staging file of an import into a pool reached through libvirt
+    /// (`<state dir>/staging/<volume>`), under its owner's lock.
+    RemoveStagingFile {
+        owner: VmdId,
+        path: std::path::PathBuf,
+    },
     /// Remove the lock file of a VMD that does not exist.
     RemoveLock { id: VmdId },
 }
@@ -138,6 +144,7 @@ impl StorageManager {
             let (mut problems, foreign) = survey::survey(&seen);
             problems.retain(|p| repair::still_stands(host, &catalog, p));
             problems.extend(temp_files(&catalog)?);
+            problems.extend(staging_files(&state_dir, &seen.busy)?);
             problems.sort_by(|a, b| (a.kind, &a.object).cmp(&(b.kind, &b.object)));
             if fix {
                 repair::repair(host, &catalog, &mut problems);
@@ -222,6 +229,48 @@ fn busy_ids(catalog: &Catalog, seen: &Seen) -> Result<BTreeSet<VmdId>, Error> {
         }
     }
     Ok(busy)
+}
+
+/// Files in `<state dir>/staging` of imports no vmd process is running: an import into a
+/// pool reached through libvirt stages each disk there and removes it after the upload, so
+/// any file there whose owner's lock nobody holds was left by a killed import.
+fn staging_files(state_dir: &Path, busy: &BTreeSet<VmdId>) -> Result<Vec<Problem>, Error> {
+    let dir = state_dir.join("staging");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::Io {
+                action: "read",
+                path: dir,
+                source,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.parse::<crate::vmd::VolumeName>().ok())
+            .and_then(|v| v.owner())
+        else {
+            continue;
+        };
+        if busy.contains(&owner) {
+            continue;
+        }
+        out.push(Problem::new(
+            ProblemKind::OrphanStagingFile,
+            entry.path().display().to_string(),
+            format!("import staging file of VMD {owner}, whose import is not running"),
+            Repair::RemoveStagingFile {
+                owner,
+                path: entry.path(),
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// Catalog temporary files whose writer is no longer running.

@@ -16,6 +16,7 @@ impl Repair {
         match self {
             Repair::DeleteVolume { owner, .. } | Repair::RemoveDomain { owner } => Some(*owner),
             Repair::MarkUndeployed { id } | Repair::RemoveLock { id } => Some(*id),
+            Repair::RemoveStagingFile { owner, .. } => Some(*owner),
             Repair::None | Repair::RemoveTempFile(_) => None,
         }
     }
@@ -24,7 +25,9 @@ impl Repair {
     fn order(&self) -> u8 {
         match self {
             Repair::RemoveDomain { .. } => 0,
-            Repair::DeleteVolume { .. } | Repair::MarkUndeployed { .. } => 1,
+            Repair::DeleteVolume { .. }
+            | Repair::MarkUndeployed { .. }
+            | Repair::RemoveStagingFile { .. } => 1,
             Repair::None | Repair::RemoveTempFile(_) => 2,
             Repair::RemoveLock { .. } => 3,
         }
@@ -60,7 +63,7 @@ pub(super) fn still_stands(host: &dyn Host, catalog: &Catalog, problem: &Problem
                 && matches!(host.domain_state(&owner.uuid()), Ok(None))
         }
         Repair::RemoveLock { .. } => !catalog.contains(&owner),
-        Repair::None | Repair::RemoveTempFile(_) => true,
+        Repair::None | Repair::RemoveTempFile(_) | Repair::RemoveStagingFile { .. } => true,
     }
 }
 
@@ -195,6 +198,15 @@ fn apply(host: &dyn Host, catalog: &Catalog, repair: &Repair) -> Result<Done, Er
             catalog.write(&v)?;
             Ok(Some("recorded as undeployed (redeploy brings it back)"))
         }
+        Repair::RemoveStagingFile { path, .. } => match std::fs::remove_file(path) {
+            Ok(()) => Ok(Some("removed")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                action: "remove",
+                path: path.clone(),
+                source,
+            }),
+        },
         Repair::None | Repair::RemoveTempFile(_) | Repair::RemoveLock { .. } => Ok(None),
     }
 }
