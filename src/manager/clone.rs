@@ -10,7 +10,7 @@ use super::copy::{copy_disk, CopyMode, CopyTarget};
 use super::deploy::render::disk_serial;
 use super::rollback::NewVmd;
 use super::{fault, lock_vmd, Error, StorageManager};
-use crate::host::Host;
+
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::{
     now_rfc3339, Disk, DiskFormat, Kind, PoolName, Role, State, Vmd, VmdId, VmdName, VolumeName,
@@ -67,7 +67,7 @@ impl StorageManager {
     /// for them (and then finds them and refuses).
     pub async fn clone_vmd(&self, req: CloneRequest) -> Result<Vmd, Error> {
         let state_dir = self.config.state_dir.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_master_lock, master) = lock_vmd(&catalog, &req.master, true)?;
             if master.kind != Kind::Master {

@@ -1,7 +1,7 @@
 //! `delete`: a VMD, its volumes and its catalog record.
 
 use super::{lock_vmd, Error, StorageManager};
-use crate::host::{DomainState, Host};
+use crate::host::DomainState;
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{Kind, State};
 
@@ -16,7 +16,7 @@ impl StorageManager {
     pub async fn delete(&self, name: &str, force: bool) -> Result<(), Error> {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (lock, vmd) = lock_vmd(&catalog, &name, false)?;
             if vmd.kind == Kind::Master {

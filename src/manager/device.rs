@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::deploy::render::{disk_serial, sd_name};
 use super::rollback::NewVmd;
 use super::{lock_vmd, pools, Error, StorageManager};
-use crate::host::{DomainState, Host, HostErrorKind};
+use crate::host::{DomainState, HostErrorKind};
 use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::limits;
 use crate::vmd::{
@@ -166,7 +166,7 @@ impl StorageManager {
     pub async fn create(&self, req: CreateRequest) -> Result<Vmd, Error> {
         check_create(&req)?;
         let state_dir = self.config.state_dir.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             if catalog.name_taken(req.name.as_str())? {
                 return Err(CatalogError::NameTaken(req.name.to_string()).into());
@@ -242,7 +242,7 @@ impl StorageManager {
     pub async fn attach(&self, name: &str) -> Result<Vec<AttachedDevice>, Error> {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let vmd = Catalog::open(&state_dir)?.get(&name)?;
             let mut out = Vec::new();
             let mut missing = Vec::new();
@@ -282,7 +282,7 @@ impl StorageManager {
     pub async fn add_device(&self, req: AddDeviceRequest) -> Result<Disk, Error> {
         limits::disk_bytes("device size", req.size).map_err(out_of_range)?;
         let state_dir = self.config.state_dir.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, mut vmd) = lock_vmd(&catalog, &req.name, false)?;
             if vmd.kind == Kind::Master {
@@ -346,7 +346,7 @@ impl StorageManager {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
         let device = device.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
             let pos = vmd

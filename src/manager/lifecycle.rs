@@ -88,7 +88,7 @@ impl StorageManager {
     /// `as_master`, the instance's current disks also become a new standalone master.
     pub async fn undeploy(&self, req: UndeployRequest) -> Result<(Status, Option<Vmd>), Error> {
         let state_dir = self.config.state_dir.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, mut vmd) = lock_vmd(&catalog, &req.name, false)?;
             if vmd.kind == Kind::Master {
@@ -133,7 +133,7 @@ impl StorageManager {
     ) -> Result<Status, Error> {
         let this = self.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = this.catalog()?;
             let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
             let id = vmd.id;

@@ -2,6 +2,7 @@
 //! rollback. Async at the edge; libvirt's blocking calls run on tokio's blocking pool.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::host::libvirt::LibvirtHost;
@@ -162,15 +163,36 @@ fn qemu_img() -> Result<crate::image::qemu_img::QemuImg, Error> {
 }
 
 /// The northbound API: every vmd operation on containers (VMDs) and their host.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StorageManager {
     config: Config,
+    /// The host given by injection ([`StorageManager::with_host`]); `None`: a libvirt
+    /// connection to `config.uri`, opened for each operation.
+    host: Option<Arc<dyn Host + Send + Sync>>,
+}
+
+impl std::fmt::Debug for StorageManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageManager")
+            .field("config", &self.config)
+            .field("host", &self.host.as_ref().map(|_| "injected"))
+            .finish()
+    }
 }
 
 impl StorageManager {
     /// A manager for the host and state directory in `config`. Connects lazily.
     pub fn new(config: Config) -> Self {
-        Self { config }
+        Self { config, host: None }
+    }
+
+    /// A manager that drives `host` (any implementation of the southbound trait: another
+    /// backend, or a test double) instead of a libvirt connection to `config.uri`.
+    pub fn with_host(config: Config, host: Arc<dyn Host + Send + Sync>) -> Self {
+        Self {
+            config,
+            host: Some(host),
+        }
     }
 
     /// The configuration in use.
@@ -178,16 +200,21 @@ impl StorageManager {
         &self.config
     }
 
-    /// Runs blocking host work on tokio's blocking pool with a fresh connection.
-    async fn with_host<T, F>(&self, f: F) -> Result<T, Error>
+    /// Runs blocking host work on tokio's blocking pool, on the injected host or a fresh
+    /// libvirt connection.
+    async fn on_host<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&LibvirtHost) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&dyn Host) -> Result<T, Error> + Send + 'static,
     {
         let uri = self.config.uri.clone();
-        blocking(move || {
-            let host = LibvirtHost::connect(&uri)?;
-            f(&host)
+        let injected = self.host.clone();
+        blocking(move || match injected {
+            Some(host) => f(host.as_ref()),
+            None => {
+                let host = LibvirtHost::connect(&uri)?;
+                f(&host)
+            }
         })
         .await
     }
@@ -197,7 +224,7 @@ impl StorageManager {
     /// Each running pool's access is proved as import would prove it: a probe volume is
     /// created and deleted in every running `dir`, `fs` and `netfs` pool.
     pub async fn host_info(&self) -> Result<HostInfo, Error> {
-        self.with_host(|h| {
+        self.on_host(|h| {
             let mut info = h.info()?;
             for p in info.pools.iter_mut().filter(|p| p.state == "running") {
                 let Ok(name) = p.name.parse::<crate::vmd::PoolName>() else {
@@ -213,5 +240,30 @@ impl StorageManager {
             Ok(info)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The injected host is the one operations drive: here libvirt's test driver, while the
+    /// configured URI names a socket that does not exist.
+    #[tokio::test]
+    async fn with_host_injected_host_is_used_not_the_configured_uri() {
+        let config = Config {
+            uri: "qemu+unix:///system?socket=/nonexistent".to_string(),
+            state_dir: std::env::temp_dir().join("vmd-with-host-unused"),
+        };
+        let host = LibvirtHost::connect("test:///default").unwrap();
+
+        let info = StorageManager::with_host(config.clone(), Arc::new(host))
+            .host_info()
+            .await
+            .unwrap();
+        let plain = StorageManager::new(config).host_info().await.unwrap_err();
+
+        assert_eq!(info.uri, "test:///default");
+        assert!(plain.to_string().contains("/nonexistent"), "{plain}");
     }
 }

@@ -124,7 +124,7 @@ impl StorageManager {
     ) -> Result<SnapshotInfo, Error> {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
             check_snapshottable(&vmd)?;
@@ -215,7 +215,7 @@ impl StorageManager {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
         let snapshot = snapshot.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
             revert_locked(host, &vmd, &snapshot)
@@ -229,7 +229,7 @@ impl StorageManager {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
         let snapshot = snapshot.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
             let Some(pos) = vmd.snapshots.iter().position(|s| s.name == snapshot) else {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{Error, StorageManager};
-use crate::host::{DomainState, Host};
+use crate::host::DomainState;
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{Kind, State, Vmd, VmdId};
 
@@ -34,7 +34,7 @@ impl StorageManager {
     pub async fn list(&self) -> Result<Vec<VmdSummary>, Error> {
         let mut all = self.catalog()?.list()?;
         if all.iter().any(|v| v.state == State::Deployed) {
-            if let Ok(domains) = self.with_host(|h| Ok(h.vmd_domains()?)).await {
+            if let Ok(domains) = self.on_host(|h| Ok(h.vmd_domains()?)).await {
                 for v in all.iter_mut().filter(|v| v.state == State::Deployed) {
                     let live = domains
                         .iter()
@@ -69,7 +69,7 @@ impl StorageManager {
         let mut vmd = self.catalog()?.get(name)?;
         if vmd.state == State::Deployed {
             let uuid = vmd.id.uuid();
-            if let Ok(live) = self.with_host(move |h| Ok(h.domain_state(&uuid)?)).await {
+            if let Ok(live) = self.on_host(move |h| Ok(h.domain_state(&uuid)?)).await {
                 vmd.state = live_state(&vmd, live);
             }
         }

@@ -133,7 +133,7 @@ impl StorageManager {
     /// Defines the instance's domain (redefining it if it exists) and optionally starts it.
     pub async fn deploy(&self, req: DeployRequest) -> Result<Status, Error> {
         let this = self.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = this.catalog()?;
             let (_lock, vmd) = lock_vmd(&catalog, &req.name, false)?;
             this.deploy_locked(host, &catalog, vmd, &req)
@@ -309,7 +309,7 @@ impl StorageManager {
     pub async fn start(&self, name: &str) -> Result<Status, Error> {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
             start_locked(host, &vmd)
@@ -321,7 +321,7 @@ impl StorageManager {
     pub async fn stop(&self, name: &str, opts: StopOptions) -> Result<Status, Error> {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, vmd) = lock_vmd(&catalog, &name, false)?;
             check_instance(&vmd)?;
@@ -337,7 +337,7 @@ impl StorageManager {
     pub async fn status(&self, name: &str) -> Result<Status, Error> {
         let state_dir = self.config.state_dir.clone();
         let name = name.to_string();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let vmd = Catalog::open(&state_dir)?.get(&name)?;
             status(&vmd, host)
         })

@@ -136,7 +136,7 @@ impl StorageManager {
     /// repaired and says what it did (see the module documentation).
     pub async fn doctor(&self, fix: bool) -> Result<DoctorReport, Error> {
         let state_dir = self.config.state_dir.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             // Held while fixing: no import, clone or create can commit a record meanwhile.
             let _catalog_lock = if fix { Some(catalog.lock()?) } else { None };

@@ -99,7 +99,7 @@ impl StorageManager {
         progress: Arc<dyn Progress>,
     ) -> Result<ImportOutcome, Error> {
         let config = self.config.clone();
-        self.with_host(move |host| {
+        self.on_host(move |host| {
             let qemu_img = super::qemu_img()?;
             let ctx = plan::plan(Some(host), &config, &request)?;
             if request.dry_run {
