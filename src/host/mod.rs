@@ -7,6 +7,8 @@
 mod capabilities;
 mod domain;
 pub mod libvirt;
+#[cfg(test)]
+pub(crate) mod memory;
 mod snapshot;
 mod storage;
 #[cfg(test)]

@@ -21,6 +21,8 @@ mod error;
 pub(crate) mod fault;
 mod import;
 mod lifecycle;
+#[cfg(test)]
+mod memory_tests;
 mod pools;
 mod progress;
 mod rollback;

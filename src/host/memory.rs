@@ -1,0 +1,541 @@
+//! An in-memory host for unit tests of rollback and ordering: pools, volumes (with the bytes
+//! uploaded into them), domains and their snapshots live in maps, every call is logged in
+//! order, and any call can be made to fail on its nth use. It is never the proof that a
+//! feature works: the integration tests drive the real libvirtd for that.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use super::{
+    DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo,
+    VmdDomain, VolumeInfo,
+};
+use crate::vmd::{PoolName, VolumeName};
+
+mod parts;
+
+use parts::{create, domain_mut, error, info, pool_mut, snapshot_name, DomainDoc};
+
+/// One volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryVolume {
+    pub format: String,
+    pub capacity: u64,
+    pub backing: Option<String>,
+    pub readonly: bool,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct MemoryDomain {
+    name: String,
+    state: DomainState,
+    snapshots: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pools: BTreeMap<String, BTreeMap<String, MemoryVolume>>,
+    domains: BTreeMap<Uuid, MemoryDomain>,
+    calls: BTreeMap<&'static str, usize>,
+    fail: BTreeMap<&'static str, usize>,
+    log: Vec<String>,
+}
+
+/// The in-memory host.
+#[derive(Debug, Default)]
+pub struct MemoryHost {
+    state: Mutex<State>,
+}
+
+impl MemoryHost {
+    /// A host with these (empty, running) pools.
+    pub fn with_pools(pools: &[&str]) -> Self {
+        let host = Self::default();
+        host.lock()
+            .pools
+            .extend(pools.iter().map(|p| (p.to_string(), BTreeMap::new())));
+        host
+    }
+
+    /// Makes the `nth` call (counting from 1) of `call` fail with an injected error.
+    pub fn fail(&self, call: &'static str, nth: usize) {
+        self.lock().fail.insert(call, nth);
+    }
+
+    /// Every call made so far, as `call object`, in order.
+    pub fn log(&self) -> Vec<String> {
+        self.lock().log.clone()
+    }
+
+    /// The volumes of a pool, by name.
+    pub fn volumes(&self, pool: &str) -> BTreeMap<String, MemoryVolume> {
+        self.lock().pools.get(pool).cloned().unwrap_or_default()
+    }
+
+    /// Adds a volume as if something else had made it.
+    pub fn put_volume(&self, pool: &str, name: &str, volume: MemoryVolume) {
+        self.lock()
+            .pools
+            .entry(pool.to_string())
+            .or_default()
+            .insert(name.to_string(), volume);
+    }
+
+    /// The UUIDs of the defined domains.
+    pub fn domains(&self) -> Vec<Uuid> {
+        self.lock().domains.keys().copied().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Logs the call and fails it when a failure was armed for this use of it.
+    fn enter(
+        &self,
+        call: &'static str,
+        object: &str,
+    ) -> Result<std::sync::MutexGuard<'_, State>, HostError> {
+        let mut s = self.lock();
+        s.log.push(format!("{call} {object}"));
+        let n = {
+            let n = s.calls.entry(call).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if s.fail.get(call) == Some(&n) {
+            return Err(error(
+                call,
+                object,
+                HostErrorKind::Other,
+                "injected failure",
+            ));
+        }
+        Ok(s)
+    }
+}
+
+impl Host for MemoryHost {
+    fn info(&self) -> Result<HostInfo, HostError> {
+        let s = self.enter("info", "memory")?;
+        let pools = s
+            .pools
+            .keys()
+            .map(|name| PoolInfo {
+                name: name.clone(),
+                pool_type: "memory".to_string(),
+                state: "running".to_string(),
+                path: None,
+                capacity_bytes: 0,
+                allocation_bytes: 0,
+                available_bytes: u64::MAX,
+                access: None,
+            })
+            .collect();
+        Ok(HostInfo {
+            uri: "memory:///".to_string(),
+            hostname: "memory".to_string(),
+            libvirt_version: "0.0.0".to_string(),
+            qemu_version: "0.0.0".to_string(),
+            virt_types: vec!["qemu".to_string()],
+            default_virt_type: Some("qemu".to_string()),
+            pools,
+        })
+    }
+
+    fn ensure_dir_pool(&self, name: &PoolName, _path: &Path) -> Result<PoolInfo, HostError> {
+        self.enter("ensure_dir_pool", name.as_str())?
+            .pools
+            .entry(name.to_string())
+            .or_default();
+        self.pool(name)
+    }
+
+    fn pool(&self, name: &PoolName) -> Result<PoolInfo, HostError> {
+        let mut s = self.enter("pool", name.as_str())?;
+        pool_mut(&mut s, "pool", name)?;
+        Ok(PoolInfo {
+            name: name.to_string(),
+            pool_type: "memory".to_string(),
+            state: "running".to_string(),
+            path: None,
+            capacity_bytes: 0,
+            allocation_bytes: 0,
+            available_bytes: u64::MAX,
+            access: None,
+        })
+    }
+
+    fn create_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        format: &'static str,
+        readonly: bool,
+    ) -> Result<VolumeInfo, HostError> {
+        let mut s = self.enter("create_volume", name.as_str())?;
+        let to = NewVolume {
+            pool,
+            name,
+            format,
+            readonly,
+        };
+        create(&mut s, "create_volume", &to, capacity, None)
+    }
+
+    fn volume(&self, pool: &PoolName, name: &VolumeName) -> Result<VolumeInfo, HostError> {
+        let mut s = self.enter("volume", name.as_str())?;
+        let vols = pool_mut(&mut s, "volume", pool)?;
+        vols.get(name.as_str())
+            .map(|v| info(pool.as_str(), name.as_str(), v))
+            .ok_or_else(|| {
+                error(
+                    "volume",
+                    name.as_str(),
+                    HostErrorKind::NotFound,
+                    "no such volume",
+                )
+            })
+    }
+
+    fn delete_volume(&self, pool: &PoolName, name: &VolumeName) -> Result<(), HostError> {
+        let mut s = self.enter("delete_volume", name.as_str())?;
+        if let Some(vols) = s.pools.get_mut(pool.as_str()) {
+            vols.remove(name.as_str());
+        }
+        Ok(())
+    }
+
+    fn list_volumes(&self, pool: &PoolName) -> Result<Vec<VolumeInfo>, HostError> {
+        let mut s = self.enter("list_volumes", pool.as_str())?;
+        let vols = pool_mut(&mut s, "list_volumes", pool)?;
+        Ok(vols
+            .iter()
+            .map(|(n, v)| info(pool.as_str(), n, v))
+            .collect())
+    }
+
+    fn active_pools(&self) -> Result<Vec<PoolName>, HostError> {
+        let s = self.enter("active_pools", "memory")?;
+        Ok(s.pools.keys().filter_map(|p| p.parse().ok()).collect())
+    }
+
+    fn create_overlay(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        capacity: u64,
+        backing: &str,
+        _backing_format: &'static str,
+    ) -> Result<VolumeInfo, HostError> {
+        let mut s = self.enter("create_overlay", name.as_str())?;
+        let to = NewVolume {
+            pool,
+            name,
+            format: "qcow2",
+            readonly: false,
+        };
+        create(
+            &mut s,
+            "create_overlay",
+            &to,
+            capacity,
+            Some(backing.to_string()),
+        )
+    }
+
+    fn copy_volume(
+        &self,
+        source_pool: &PoolName,
+        source: &VolumeName,
+        _source_format: &'static str,
+        to: &NewVolume<'_>,
+    ) -> Result<VolumeInfo, HostError> {
+        let mut s = self.enter("copy_volume", to.name.as_str())?;
+        let src = pool_mut(&mut s, "copy_volume", source_pool)?
+            .get(source.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                error(
+                    "copy_volume",
+                    source.as_str(),
+                    HostErrorKind::NotFound,
+                    "no such volume",
+                )
+            })?;
+        let made = create(&mut s, "copy_volume", to, src.capacity, None)?;
+        if let Some(v) = s
+            .pools
+            .get_mut(to.pool.as_str())
+            .and_then(|p| p.get_mut(to.name.as_str()))
+        {
+            v.data = src.data;
+        }
+        Ok(made)
+    }
+
+    fn pool_access(&self, pool: &PoolName) -> Result<PoolAccess, HostError> {
+        let mut s = self.enter("pool_access", pool.as_str())?;
+        pool_mut(&mut s, "pool_access", pool)?;
+        Ok(PoolAccess::Streams)
+    }
+
+    fn upload_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        offset: u64,
+        len: u64,
+        source: &mut dyn Read,
+    ) -> Result<(), HostError> {
+        let mut bytes = Vec::new();
+        source.take(len).read_to_end(&mut bytes).map_err(|e| {
+            error(
+                "upload_volume",
+                name.as_str(),
+                HostErrorKind::Other,
+                &e.to_string(),
+            )
+        })?;
+        let mut s = self.enter("upload_volume", name.as_str())?;
+        let v = pool_mut(&mut s, "upload_volume", pool)?
+            .get_mut(name.as_str())
+            .ok_or_else(|| {
+                error(
+                    "upload_volume",
+                    name.as_str(),
+                    HostErrorKind::NotFound,
+                    "no such volume",
+                )
+            })?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start.saturating_add(bytes.len());
+        if v.data.len() < end {
+            v.data.resize(end, 0);
+        }
+        v.data[start..end].copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn download_volume(
+        &self,
+        pool: &PoolName,
+        name: &VolumeName,
+        offset: u64,
+        len: u64,
+        sink: &mut dyn Write,
+    ) -> Result<u64, HostError> {
+        let mut s = self.enter("download_volume", name.as_str())?;
+        let v = pool_mut(&mut s, "download_volume", pool)?
+            .get(name.as_str())
+            .ok_or_else(|| {
+                error(
+                    "download_volume",
+                    name.as_str(),
+                    HostErrorKind::NotFound,
+                    "no such volume",
+                )
+            })?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(v.data.len());
+        let end = if len == 0 {
+            v.data.len()
+        } else {
+            start
+                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                .min(v.data.len())
+        };
+        sink.write_all(&v.data[start..end]).map_err(|e| {
+            error(
+                "download_volume",
+                name.as_str(),
+                HostErrorKind::Other,
+                &e.to_string(),
+            )
+        })?;
+        Ok((end - start) as u64)
+    }
+
+    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
+        let doc: DomainDoc = quick_xml::de::from_str(xml).map_err(|e| HostError::BadXml {
+            what: "domain definition",
+            message: e.to_string(),
+        })?;
+        let uuid = Uuid::parse_str(&doc.uuid).map_err(|e| HostError::BadXml {
+            what: "domain definition",
+            message: e.to_string(),
+        })?;
+        let mut s = self.enter("define_domain", &doc.name)?;
+        let taken = s
+            .domains
+            .iter()
+            .any(|(u, d)| d.name == doc.name && *u != uuid);
+        if taken {
+            return Err(error(
+                "define_domain",
+                &doc.name,
+                HostErrorKind::AlreadyExists,
+                "name taken",
+            ));
+        }
+        let state = s
+            .domains
+            .get(&uuid)
+            .map_or(DomainState::Shutoff, |d| d.state);
+        let snapshots = s
+            .domains
+            .get(&uuid)
+            .map(|d| d.snapshots.clone())
+            .unwrap_or_default();
+        s.domains.insert(
+            uuid,
+            MemoryDomain {
+                name: doc.name,
+                state,
+                snapshots,
+            },
+        );
+        Ok(())
+    }
+
+    fn domain_state(&self, uuid: &Uuid) -> Result<Option<DomainState>, HostError> {
+        let s = self.enter("domain_state", &uuid.to_string())?;
+        Ok(s.domains.get(uuid).map(|d| d.state))
+    }
+
+    fn domain_xml(&self, uuid: &Uuid) -> Result<String, HostError> {
+        let s = self.enter("domain_xml", &uuid.to_string())?;
+        let d = s.domains.get(uuid).ok_or_else(|| {
+            error(
+                "domain_xml",
+                &uuid.to_string(),
+                HostErrorKind::NotFound,
+                "no such domain",
+            )
+        })?;
+        Ok(format!(
+            "<domain><name>{}</name><uuid>{uuid}</uuid></domain>",
+            d.name
+        ))
+    }
+
+    fn start_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.set_state("start_domain", uuid, DomainState::Running)
+    }
+
+    fn shutdown_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.set_state("shutdown_domain", uuid, DomainState::Shutoff)
+    }
+
+    fn destroy_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.set_state("destroy_domain", uuid, DomainState::Shutoff)
+    }
+
+    fn undefine_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.enter("undefine_domain", &uuid.to_string())?
+            .domains
+            .remove(uuid);
+        Ok(())
+    }
+
+    fn suspend_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.set_state("suspend_domain", uuid, DomainState::Paused)
+    }
+
+    fn resume_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.set_state("resume_domain", uuid, DomainState::Running)
+    }
+
+    fn snapshot_create(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
+        let name = snapshot_name(xml)?;
+        let mut s = self.enter("snapshot_create", &name)?;
+        let d = domain_mut(&mut s, "snapshot_create", uuid)?;
+        let state = if d.state == DomainState::Shutoff {
+            "shutoff"
+        } else {
+            "running"
+        };
+        d.snapshots.insert(name.clone());
+        Ok(format!(
+            "<domainsnapshot><name>{name}</name><state>{state}</state></domainsnapshot>"
+        ))
+    }
+
+    fn snapshot_revert(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
+        let name = snapshot_name(full_xml)?;
+        let mut s = self.enter("snapshot_revert", &name)?;
+        let d = domain_mut(&mut s, "snapshot_revert", uuid)?;
+        if !d.snapshots.contains(&name) {
+            return Err(error(
+                "snapshot_revert",
+                &name,
+                HostErrorKind::NotFound,
+                "no such snapshot",
+            ));
+        }
+        Ok(())
+    }
+
+    fn snapshot_drop_unrecorded(&self, uuid: &Uuid, name: &str) -> Result<bool, HostError> {
+        let mut s = self.enter("snapshot_drop_unrecorded", name)?;
+        let _ = domain_mut(&mut s, "snapshot_drop_unrecorded", uuid)?;
+        Ok(false)
+    }
+
+    fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
+        let name = snapshot_name(full_xml)?;
+        let mut s = self.enter("snapshot_delete", &name)?;
+        domain_mut(&mut s, "snapshot_delete", uuid)?
+            .snapshots
+            .remove(&name);
+        Ok(())
+    }
+
+    fn attach_device(&self, uuid: &Uuid, _xml: &str, _live: bool) -> Result<(), HostError> {
+        let mut s = self.enter("attach_device", &uuid.to_string())?;
+        domain_mut(&mut s, "attach_device", uuid).map(drop)
+    }
+
+    fn detach_device(&self, uuid: &Uuid, _xml: &str, _live: bool) -> Result<(), HostError> {
+        let mut s = self.enter("detach_device", &uuid.to_string())?;
+        domain_mut(&mut s, "detach_device", uuid).map(drop)
+    }
+
+    fn vmd_domains(&self) -> Result<Vec<VmdDomain>, HostError> {
+        let s = self.enter("vmd_domains", "memory")?;
+        Ok(s.domains
+            .iter()
+            .map(|(uuid, d)| VmdDomain {
+                uuid: *uuid,
+                name: d.name.clone(),
+                vmd_id: uuid.to_string(),
+                state: d.state,
+            })
+            .collect())
+    }
+
+    fn networks(&self) -> Result<Vec<String>, HostError> {
+        drop(self.enter("networks", "memory")?);
+        Ok(Vec::new())
+    }
+}
+
+impl MemoryHost {
+    fn set_state(
+        &self,
+        call: &'static str,
+        uuid: &Uuid,
+        state: DomainState,
+    ) -> Result<(), HostError> {
+        let mut s = self.enter(call, &uuid.to_string())?;
+        domain_mut(&mut s, call, uuid)?.state = state;
+        Ok(())
+    }
+}
