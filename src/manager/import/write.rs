@@ -348,8 +348,8 @@ pub(super) fn execute(
                 std::fs::remove_file(&stage).map_err(io_error("remove", &stage))?;
                 vol
             }
-            (PoolAccess::Streams, None) => {
-                // A blank disk: libvirt makes it empty in its format on the host.
+            (access, source) => {
+                // In place, or a blank disk that libvirt makes empty in its format on the host.
                 let vol = host.create_volume(
                     &pool,
                     &planned.volume,
@@ -359,33 +359,24 @@ pub(super) fn execute(
                 )?;
                 undo.volume(pool.clone(), planned.volume.clone());
                 fault::point("import.volume-created")?;
-                vol
-            }
-            (PoolAccess::Local(_), source) => {
-                let vol = host.create_volume(
-                    &pool,
-                    &planned.volume,
-                    planned.capacity_bytes,
-                    planned.format.as_str(),
-                    true,
-                )?;
-                undo.volume(pool.clone(), planned.volume.clone());
-                fault::point("import.volume-created")?;
-                let path = PathBuf::from(&vol.path);
-                if let Some(source) = source {
-                    let write = DiskWrite {
-                        ctx: &ctx,
-                        req,
-                        planned,
-                        source,
-                        target: &path,
-                    };
-                    write.run(qemu_img, progress, &mut undo)?;
+                if let PoolAccess::Local(_) = access {
+                    let path = PathBuf::from(&vol.path);
+                    if let Some(source) = source {
+                        let write = DiskWrite {
+                            ctx: &ctx,
+                            req,
+                            planned,
+                            source,
+                            target: &path,
+                        };
+                        write.run(qemu_img, progress, &mut undo)?;
+                    }
+                    verify_volume(qemu_img, &path, planned)?;
+                    // Masters are read-only: created 0444 by libvirt, and set so again here,
+                    // where vmd reaches the file.
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+                        .map_err(io_error("make read-only", &path))?;
                 }
-                verify_volume(qemu_img, &path, planned)?;
-                // Masters are read-only: clones only ever read them as backing files.
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
-                    .map_err(io_error("make read-only", &path))?;
                 vol
             }
         };
