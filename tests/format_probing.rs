@@ -180,7 +180,7 @@ fn offline_snapshot_and_revert_of_raw_backed_clone_keep_guest_bytes() {
 }
 
 #[test]
-fn doctor_with_raw_master_finds_nothing_and_reads_nothing() {
+fn doctor_with_raw_master_and_its_full_clone_finds_no_problem_and_no_canary() {
     let evil = evil_master("probe-doctor");
     evil.env.vmd_ok(&["clone", "evilm", "full1", "--full"]);
 

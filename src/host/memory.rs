@@ -123,20 +123,7 @@ impl MemoryHost {
 impl Host for MemoryHost {
     fn info(&self) -> Result<HostInfo, HostError> {
         let s = self.enter("info", "memory")?;
-        let pools = s
-            .pools
-            .keys()
-            .map(|name| PoolInfo {
-                name: name.clone(),
-                pool_type: "memory".to_string(),
-                state: "running".to_string(),
-                path: None,
-                capacity_bytes: 0,
-                allocation_bytes: 0,
-                available_bytes: u64::MAX,
-                access: None,
-            })
-            .collect();
+        let pools = s.pools.keys().map(|name| memory_pool(name)).collect();
         Ok(HostInfo {
             uri: "memory:///".to_string(),
             hostname: "memory".to_string(),
@@ -159,16 +146,7 @@ impl Host for MemoryHost {
     fn pool(&self, name: &PoolName) -> Result<PoolInfo, HostError> {
         let mut s = self.enter("pool", name.as_str())?;
         pool_mut(&mut s, "pool", name)?;
-        Ok(PoolInfo {
-            name: name.to_string(),
-            pool_type: "memory".to_string(),
-            state: "running".to_string(),
-            path: None,
-            capacity_bytes: 0,
-            allocation_bytes: 0,
-            available_bytes: u64::MAX,
-            access: None,
-        })
+        Ok(memory_pool(name.as_str()))
     }
 
     fn create_volume(
@@ -524,6 +502,20 @@ impl Host for MemoryHost {
     fn networks(&self) -> Result<Vec<String>, HostError> {
         drop(self.enter("networks", "memory")?);
         Ok(Vec::new())
+    }
+}
+
+/// A pool of the memory host: always running, never full.
+fn memory_pool(name: &str) -> PoolInfo {
+    PoolInfo {
+        name: name.to_string(),
+        pool_type: "memory".to_string(),
+        state: "running".to_string(),
+        path: None,
+        capacity_bytes: 0,
+        allocation_bytes: 0,
+        available_bytes: u64::MAX,
+        access: None,
     }
 }
 

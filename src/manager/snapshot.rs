@@ -48,9 +48,11 @@ fn running(host: &dyn Host, vmd: &Vmd) -> Result<bool, Error> {
 }
 
 /// Whether vmd reaches every disk's volume file directly.
+/// Each pool is probed once, however many disks it holds.
 fn all_local(host: &dyn Host, vmd: &Vmd) -> Result<bool, Error> {
-    for d in &vmd.disks {
-        if host.pool_access(&d.pool)? == crate::host::PoolAccess::Streams {
+    let pools: std::collections::BTreeSet<_> = vmd.disks.iter().map(|d| &d.pool).collect();
+    for pool in pools {
+        if host.pool_access(pool)? == crate::host::PoolAccess::Streams {
             return Ok(false);
         }
     }
