@@ -13,6 +13,8 @@ use crate::vmd::{
     CATALOG_VERSION,
 };
 
+mod streams;
+
 const POOL: &str = "p";
 
 /// A state directory of its own and a memory host with pool `p`.
