@@ -8,6 +8,7 @@
 //! commits the catalog record last. Any failure, or an interrupt, deletes what was created.
 
 mod bound;
+mod execute;
 mod plan;
 mod target;
 mod verify;
@@ -107,7 +108,7 @@ impl StorageManager {
             }
             super::fault::point("import.planned")?;
             let warnings = ctx.plan.warnings.clone();
-            let vmd = write::execute(host, &config, &qemu_img, &request, ctx, progress.as_ref())?;
+            let vmd = execute::execute(host, &config, &qemu_img, &request, ctx, progress.as_ref())?;
             Ok(ImportOutcome::Imported {
                 vmd: Box::new(vmd),
                 warnings,
