@@ -13,8 +13,9 @@ use virt::storage_pool::StoragePool;
 use virt::sys;
 
 use super::{
-    capabilities::guest_domain_types, default_virt_type, version_string, DomainState, Host,
-    HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo, VmdDomain, VolumeInfo,
+    capabilities::guest_domain_types, default_virt_type, version_string, xml, DomainState, Host,
+    HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo, SavedSnapshot,
+    SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -375,16 +376,21 @@ impl Host for LibvirtHost {
         self.resume_domain_impl(uuid)
     }
 
-    fn snapshot_create(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
-        self.snapshot_create_impl(uuid, xml)
+    fn snapshot_create(
+        &self,
+        uuid: &Uuid,
+        spec: &SnapshotSpec<'_>,
+    ) -> Result<SavedSnapshot, HostError> {
+        self.snapshot_create_impl(uuid, &xml::snapshot::request(spec))
+            .map(SavedSnapshot::from_record)
     }
 
-    fn snapshot_revert(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        self.snapshot_revert_impl(uuid, full_xml)
+    fn snapshot_revert(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        self.snapshot_revert_impl(uuid, saved.as_record())
     }
 
-    fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        self.snapshot_delete_impl(uuid, full_xml)
+    fn snapshot_delete(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        self.snapshot_delete_impl(uuid, saved.as_record())
     }
 
     fn snapshot_drop_unrecorded(&self, uuid: &Uuid, name: &str) -> Result<bool, HostError> {

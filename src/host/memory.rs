@@ -3,7 +3,7 @@
 //! order, and any call can be made to fail on its nth use. It is never the proof that a
 //! feature works: the integration tests drive the real libvirtd for that.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,13 +12,13 @@ use uuid::Uuid;
 
 use super::{
     DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo,
-    VmdDomain, VolumeInfo,
+    SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
 mod parts;
 
-use parts::{create, domain_mut, error, info, pool_mut, snapshot_name, DomainDoc};
+use parts::{create, domain_mut, error, info, pool_mut, DomainDoc};
 
 /// One volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,8 @@ pub struct MemoryVolume {
 struct MemoryDomain {
     name: String,
     state: DomainState,
-    snapshots: BTreeSet<String>,
+    /// By name, with the record `snapshot_create` returned.
+    snapshots: BTreeMap<String, SavedSnapshot>,
 }
 
 #[derive(Debug, Default)]
@@ -431,29 +432,31 @@ impl Host for MemoryHost {
         self.set_state("resume_domain", uuid, DomainState::Running)
     }
 
-    fn snapshot_create(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
-        let name = snapshot_name(xml)?;
-        let mut s = self.enter("snapshot_create", &name)?;
+    fn snapshot_create(
+        &self,
+        uuid: &Uuid,
+        spec: &SnapshotSpec<'_>,
+    ) -> Result<SavedSnapshot, HostError> {
+        let mut s = self.enter("snapshot_create", spec.name)?;
         let d = domain_mut(&mut s, "snapshot_create", uuid)?;
         let state = if d.state == DomainState::Shutoff {
             "shutoff"
         } else {
             "running"
         };
-        d.snapshots.insert(name.clone());
-        Ok(format!(
-            "<domainsnapshot><name>{name}</name><state>{state}</state></domainsnapshot>"
-        ))
+        let saved =
+            SavedSnapshot::from_record(super::xml::snapshot::full_description(spec.name, state));
+        d.snapshots.insert(spec.name.to_string(), saved.clone());
+        Ok(saved)
     }
 
-    fn snapshot_revert(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        let name = snapshot_name(full_xml)?;
-        let mut s = self.enter("snapshot_revert", &name)?;
+    fn snapshot_revert(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        let mut s = self.enter("snapshot_revert", &uuid.to_string())?;
         let d = domain_mut(&mut s, "snapshot_revert", uuid)?;
-        if !d.snapshots.contains(&name) {
+        if !d.snapshots.values().any(|v| v == saved) {
             return Err(error(
                 "snapshot_revert",
-                &name,
+                &uuid.to_string(),
                 HostErrorKind::NotFound,
                 "no such snapshot",
             ));
@@ -467,12 +470,11 @@ impl Host for MemoryHost {
         Ok(false)
     }
 
-    fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        let name = snapshot_name(full_xml)?;
-        let mut s = self.enter("snapshot_delete", &name)?;
+    fn snapshot_delete(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        let mut s = self.enter("snapshot_delete", &uuid.to_string())?;
         domain_mut(&mut s, "snapshot_delete", uuid)?
             .snapshots
-            .remove(&name);
+            .retain(|_, v| v != saved);
         Ok(())
     }
 

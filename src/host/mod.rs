@@ -10,6 +10,7 @@ pub mod libvirt;
 #[cfg(test)]
 pub(crate) mod memory;
 mod snapshot;
+mod snapshot_spec;
 mod storage;
 #[cfg(test)]
 mod test_support;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::vmd::{PoolName, VolumeName};
 
 pub use capabilities::guest_domain_types;
+pub use snapshot_spec::{SavedSnapshot, SnapshotSpec};
 
 /// The libvirt URI vmd connects to when none is given.
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -287,16 +289,20 @@ pub trait Host {
     /// Resumes a paused domain (`virDomainResume`).
     fn resume_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
 
-    /// Takes an internal snapshot described by `xml` of the running domain
-    /// (`virDomainSnapshotCreateXML`), returns libvirt's full description of it
-    /// (`virDomainSnapshotGetXMLDesc`), and drops libvirt's metadata for it
-    /// (`virDomainSnapshotDelete` with `METADATA_ONLY`): vmd's catalog keeps the snapshot.
-    fn snapshot_create(&self, uuid: &uuid::Uuid, xml: &str) -> Result<String, HostError>;
+    /// Takes an internal snapshot `spec` of the running domain (`virDomainSnapshotCreateXML`),
+    /// returns the host's full description of it (`virDomainSnapshotGetXMLDesc`) for vmd to
+    /// keep, and drops libvirt's metadata for it (`virDomainSnapshotDelete` with
+    /// `METADATA_ONLY`): vmd's catalog keeps the snapshot.
+    fn snapshot_create(
+        &self,
+        uuid: &uuid::Uuid,
+        spec: &SnapshotSpec<'_>,
+    ) -> Result<SavedSnapshot, HostError>;
 
-    /// Reverts the domain to a snapshot that vmd recorded (`full_xml` as `snapshot_create`
-    /// returned it): its metadata is redefined (`VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`), the
-    /// domain reverted (`virDomainRevertToSnapshot`), then the metadata dropped again.
-    fn snapshot_revert(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
+    /// Reverts the domain to a snapshot that vmd recorded (as `snapshot_create` returned
+    /// it): its metadata is redefined (`VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`), the domain
+    /// reverted (`virDomainRevertToSnapshot`), then the metadata dropped again.
+    fn snapshot_revert(&self, uuid: &uuid::Uuid, saved: &SavedSnapshot) -> Result<(), HostError>;
 
     /// Deletes, data included, a snapshot named `name` that libvirt still records for the
     /// domain although vmd does not (an interrupted `snapshot_create` leaves one behind:
@@ -306,7 +312,7 @@ pub trait Host {
 
     /// Deletes a snapshot that vmd recorded, data included, from a running domain: the
     /// metadata is redefined, then `virDomainSnapshotDelete` removes the snapshot.
-    fn snapshot_delete(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
+    fn snapshot_delete(&self, uuid: &uuid::Uuid, saved: &SavedSnapshot) -> Result<(), HostError>;
 
     /// Attaches a device (`virDomainAttachDeviceFlags`, to the persistent config and, with
     /// `live`, to the running guest).

@@ -15,11 +15,6 @@ pub(super) struct DomainDoc {
     pub uuid: String,
 }
 
-#[derive(Deserialize)]
-pub(super) struct SnapshotDoc {
-    pub name: String,
-}
-
 pub(super) fn error(
     call: &'static str,
     object: &str,
@@ -98,13 +93,4 @@ pub(super) fn domain_mut<'a>(
             "no such domain",
         )
     })
-}
-
-pub(super) fn snapshot_name(xml: &str) -> Result<String, HostError> {
-    quick_xml::de::from_str::<SnapshotDoc>(xml)
-        .map(|d| d.name)
-        .map_err(|e| HostError::BadXml {
-            what: "snapshot description",
-            message: e.to_string(),
-        })
 }

@@ -1,12 +1,18 @@
-//! libvirt XML documents vmd writes for storage, as typed structs serialised by quick-xml, so
-//! every value is escaped. Each document has a golden test below.
+//! Every libvirt XML document vmd writes or reads, and nothing else: storage pools and
+//! volumes (here), disks ([`disk`]), domains from templates ([`template`]) and snapshots
+//! ([`snapshot`]). Documents are typed structs serialised by quick-xml, or templates whose
+//! every value is escaped, so no value reaches a document unescaped; each has a golden or
+//! escaping test. The rest of vmd hands typed descriptions to the host (see `host::spec`)
+//! and never sees libvirt XML.
+
+pub mod snapshot;
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
-struct Text<T> {
+pub(super) struct Text<T> {
     #[serde(rename = "$text")]
-    value: T,
+    pub(super) value: T,
 }
 
 #[derive(Serialize)]
@@ -144,22 +150,6 @@ pub fn overlay_volume(
     })
 }
 
-#[derive(Serialize)]
-#[serde(rename = "domainsnapshot")]
-struct SnapshotXml<'a> {
-    name: Text<&'a str>,
-    description: Text<&'a str>,
-}
-
-/// `<domainsnapshot>` for an internal snapshot of a running domain
-/// (`virDomainSnapshotCreateXML`: libvirt adds the memory state and every disk).
-pub fn domain_snapshot(name: &str, description: &str) -> String {
-    to_xml(&SnapshotXml {
-        name: Text { value: name },
-        description: Text { value: description },
-    })
-}
-
 /// What libvirt believes of a volume's content, from its `<volume>` description
 /// (`virStorageVolGetXMLDesc`). For file volumes libvirt probes the content at every pool
 /// refresh, so this can differ from the format vmd wrote: a raw volume whose guest data begins
@@ -198,19 +188,6 @@ struct BackingDoc {
     path: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct SnapshotDoc {
-    #[serde(default)]
-    state: Option<String>,
-}
-
-/// The domain state a snapshot description (`virDomainSnapshotGetXMLDesc`) records:
-/// `shutoff` for a snapshot of a stopped domain (disks only), `running` or `paused` when
-/// libvirt saved the guest's memory too.
-pub fn snapshot_state(doc: &str) -> Option<String> {
-    quick_xml::de::from_str::<SnapshotDoc>(doc).ok()?.state
-}
-
 /// Reads libvirt's view of a volume's format and backing store.
 pub fn volume_view(doc: &str) -> Result<VolumeView, quick_xml::DeError> {
     let v: VolumeDoc = quick_xml::de::from_str(doc)?;
@@ -223,7 +200,7 @@ pub fn volume_view(doc: &str) -> Result<VolumeView, quick_xml::DeError> {
     })
 }
 
-fn to_xml<T: Serialize>(doc: &T) -> String {
+pub(super) fn to_xml<T: Serialize>(doc: &T) -> String {
     // Serialising plain structs of strings and numbers cannot fail; an empty document would
     // be refused by libvirt with its own clear message.
     quick_xml::se::to_string(doc).unwrap_or_default()
@@ -248,15 +225,6 @@ mod tests {
         assert!(
             xml.contains("<path>/tmp/a&lt;b&gt;&amp;'\"</path>"),
             "{xml}"
-        );
-    }
-
-    #[test]
-    fn domain_snapshot_golden() {
-        assert_eq!(
-            domain_snapshot("s1", "vmd snapshot of a<b"),
-            "<domainsnapshot><name>s1</name><description>vmd snapshot of a&lt;b</description>\
-             </domainsnapshot>"
         );
     }
 
@@ -295,15 +263,6 @@ mod tests {
         let view = volume_view(doc).unwrap();
         assert_eq!(view.format.as_deref(), Some("qcow2"));
         assert_eq!(view.backing.as_deref(), Some("/etc/hosts"));
-    }
-
-    #[test]
-    fn snapshot_state_reads_the_top_level_state() {
-        let doc = "<domainsnapshot><name>s1</name><state>shutoff</state>\
-                   <memory snapshot='no'/><domain type='qemu'><name>d</name></domain>\
-                   </domainsnapshot>";
-        assert_eq!(snapshot_state(doc).as_deref(), Some("shutoff"));
-        assert_eq!(snapshot_state("<domainsnapshot/>"), None);
     }
 
     #[test]
