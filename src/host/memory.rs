@@ -11,14 +11,14 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use super::{
-    DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo,
-    SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
+    DiskSpec, DomainDefinition, DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume,
+    PoolAccess, PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
 mod parts;
 
-use parts::{create, domain_mut, error, info, pool_mut, DomainDoc};
+use parts::{create, domain_mut, error, info, pool_mut};
 
 /// One volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,14 +342,15 @@ impl Host for MemoryHost {
         Ok((end - start) as u64)
     }
 
-    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
-        let doc: DomainDoc = quick_xml::de::from_str(xml).map_err(|e| HostError::BadXml {
-            what: "domain definition",
-            message: e.to_string(),
-        })?;
-        let uuid = Uuid::parse_str(&doc.uuid).map_err(|e| HostError::BadXml {
-            what: "domain definition",
-            message: e.to_string(),
+    fn define_domain(&self, def: &DomainDefinition) -> Result<(), HostError> {
+        let doc = &def.spec;
+        let uuid = Uuid::parse_str(&doc.uuid).map_err(|e| {
+            error(
+                "define_domain",
+                &doc.name,
+                HostErrorKind::Other,
+                &e.to_string(),
+            )
         })?;
         let mut s = self.enter("define_domain", &doc.name)?;
         let taken = s
@@ -376,7 +377,7 @@ impl Host for MemoryHost {
         s.domains.insert(
             uuid,
             MemoryDomain {
-                name: doc.name,
+                name: doc.name.clone(),
                 state,
                 snapshots,
             },
@@ -387,22 +388,6 @@ impl Host for MemoryHost {
     fn domain_state(&self, uuid: &Uuid) -> Result<Option<DomainState>, HostError> {
         let s = self.enter("domain_state", &uuid.to_string())?;
         Ok(s.domains.get(uuid).map(|d| d.state))
-    }
-
-    fn domain_xml(&self, uuid: &Uuid) -> Result<String, HostError> {
-        let s = self.enter("domain_xml", &uuid.to_string())?;
-        let d = s.domains.get(uuid).ok_or_else(|| {
-            error(
-                "domain_xml",
-                &uuid.to_string(),
-                HostErrorKind::NotFound,
-                "no such domain",
-            )
-        })?;
-        Ok(format!(
-            "<domain><name>{}</name><uuid>{uuid}</uuid></domain>",
-            d.name
-        ))
     }
 
     fn start_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
@@ -478,14 +463,14 @@ impl Host for MemoryHost {
         Ok(())
     }
 
-    fn attach_device(&self, uuid: &Uuid, _xml: &str, _live: bool) -> Result<(), HostError> {
-        let mut s = self.enter("attach_device", &uuid.to_string())?;
-        domain_mut(&mut s, "attach_device", uuid).map(drop)
+    fn attach_disk(&self, uuid: &Uuid, disk: &DiskSpec, _live: bool) -> Result<(), HostError> {
+        let mut s = self.enter("attach_disk", &disk.volume)?;
+        domain_mut(&mut s, "attach_disk", uuid).map(drop)
     }
 
-    fn detach_device(&self, uuid: &Uuid, _xml: &str, _live: bool) -> Result<(), HostError> {
-        let mut s = self.enter("detach_device", &uuid.to_string())?;
-        domain_mut(&mut s, "detach_device", uuid).map(drop)
+    fn detach_disk(&self, uuid: &Uuid, disk: &DiskSpec, _live: bool) -> Result<(), HostError> {
+        let mut s = self.enter("detach_disk", &disk.volume)?;
+        domain_mut(&mut s, "detach_disk", uuid).map(drop)
     }
 
     fn vmd_domains(&self) -> Result<Vec<VmdDomain>, HostError> {

@@ -6,6 +6,7 @@
 
 mod capabilities;
 mod domain;
+mod domain_spec;
 pub mod libvirt;
 #[cfg(test)]
 pub(crate) mod memory;
@@ -15,7 +16,7 @@ mod storage;
 #[cfg(test)]
 mod test_support;
 mod transfer;
-pub(crate) mod xml;
+pub mod xml;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use serde::Serialize;
 use crate::vmd::{PoolName, VolumeName};
 
 pub use capabilities::guest_domain_types;
+pub use domain_spec::{DiskSpec, DomainDefinition, DomainSpec, DomainTemplate, NicSpec};
 pub use snapshot_spec::{SavedSnapshot, SnapshotSpec};
 
 /// The libvirt URI vmd connects to when none is given.
@@ -68,6 +70,18 @@ pub enum HostError {
         /// The meaning of the failure.
         kind: HostErrorKind,
     },
+    /// The domain template did not render (a user's template, or a value it cannot carry).
+    #[error(transparent)]
+    Template(#[from] xml::template::RenderError),
+    /// A description holds a value no libvirt document can carry.
+    #[error("cannot write the {what}: {source}")]
+    Unwritable {
+        /// Which document.
+        what: &'static str,
+        /// The value's problem.
+        #[source]
+        source: xml::Unwritable,
+    },
     /// libvirt answered with a document vmd could not read.
     #[error("cannot read libvirt's {what}: {message}")]
     BadXml {
@@ -84,7 +98,9 @@ impl HostError {
         match self {
             HostError::Unreachable { .. } => HostErrorKind::Unreachable,
             HostError::Call { kind, .. } => *kind,
-            HostError::BadXml { .. } => HostErrorKind::Other,
+            HostError::BadXml { .. } | HostError::Template(_) | HostError::Unwritable { .. } => {
+                HostErrorKind::Other
+            }
         }
     }
 }
@@ -259,15 +275,14 @@ pub trait Host {
         sink: &mut dyn Write,
     ) -> Result<u64, HostError>;
 
-    /// Defines (or redefines, keeping its snapshots) a persistent domain from `xml`
-    /// (`virDomainDefineXML`).
-    fn define_domain(&self, xml: &str) -> Result<(), HostError>;
+    /// Defines (or redefines, keeping its snapshots) a persistent domain from `def`
+    /// (`virDomainDefineXML` with the XML rendered from the user's template or the built-in
+    /// one). A template that does not render is [`HostError::Template`], before libvirt is
+    /// asked anything.
+    fn define_domain(&self, def: &DomainDefinition) -> Result<(), HostError>;
 
     /// The state of the domain with this UUID, or `None` when no such domain is defined.
     fn domain_state(&self, uuid: &uuid::Uuid) -> Result<Option<DomainState>, HostError>;
-
-    /// The domain's current XML (`virDomainGetXMLDesc`).
-    fn domain_xml(&self, uuid: &uuid::Uuid) -> Result<String, HostError>;
 
     /// Starts a defined domain (`virDomainCreate`); starting a running one is not an error.
     fn start_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
@@ -314,12 +329,12 @@ pub trait Host {
     /// metadata is redefined, then `virDomainSnapshotDelete` removes the snapshot.
     fn snapshot_delete(&self, uuid: &uuid::Uuid, saved: &SavedSnapshot) -> Result<(), HostError>;
 
-    /// Attaches a device (`virDomainAttachDeviceFlags`, to the persistent config and, with
+    /// Attaches a disk (`virDomainAttachDeviceFlags`, to the persistent config and, with
     /// `live`, to the running guest).
-    fn attach_device(&self, uuid: &uuid::Uuid, xml: &str, live: bool) -> Result<(), HostError>;
+    fn attach_disk(&self, uuid: &uuid::Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError>;
 
-    /// Detaches a device (`virDomainDetachDeviceFlags`, config and, with `live`, guest).
-    fn detach_device(&self, uuid: &uuid::Uuid, xml: &str, live: bool) -> Result<(), HostError>;
+    /// Detaches a disk (`virDomainDetachDeviceFlags`, config and, with `live`, guest).
+    fn detach_disk(&self, uuid: &uuid::Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError>;
 
     /// The domains that carry vmd's metadata element, with the VMD id it names
     /// (`virConnectListAllDomains`, `virDomainGetMetadata`).

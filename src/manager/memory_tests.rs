@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{CloneRequest, Config, CreateRequest, StorageManager};
 use crate::host::memory::{MemoryHost, MemoryVolume};
-use crate::host::Host;
+use crate::host::{DomainDefinition, DomainSpec, Host};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{
     Deployment, Disk, DiskFormat, Firmware, Hardware, Kind, Role, State, Vmd, VmdId, VolumeName,
@@ -206,11 +206,7 @@ async fn delete_deployed_instance_removes_its_domain_before_its_volumes() {
     let lab = Lab::new("delete");
     let inst = lab.record("i", Kind::Instance, State::Deployed, 2);
     let uuid = inst.id.uuid();
-    lab.host
-        .define_domain(&format!(
-            "<domain><name>vmd-i</name><uuid>{uuid}</uuid></domain>"
-        ))
-        .unwrap();
+    lab.host.define_domain(&definition("vmd-i", &uuid)).unwrap();
     lab.host.start_domain(&uuid).unwrap();
 
     lab.manager.delete("i", true).await.unwrap();
@@ -243,4 +239,24 @@ async fn delete_volume_failure_keeps_the_record_so_delete_can_run_again() {
     second.unwrap();
     assert!(lab.volumes().is_empty());
     assert!(lab.names().is_empty());
+}
+
+/// A bare domain definition: the memory host keeps only its name and UUID.
+fn definition(name: &str, uuid: &uuid::Uuid) -> DomainDefinition {
+    DomainDefinition {
+        spec: DomainSpec {
+            name: name.to_string(),
+            uuid: uuid.to_string(),
+            vmd_id: uuid.to_string(),
+            vmd_name: name.to_string(),
+            virt_type: "qemu".to_string(),
+            vcpus: 1,
+            memory_mib: 64,
+            firmware: "bios".to_string(),
+            disks: Vec::new(),
+            nics: Vec::new(),
+            console_log: "/dev/null".to_string(),
+        },
+        template: None,
+    }
 }

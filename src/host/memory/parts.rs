@@ -1,19 +1,12 @@
-//! The in-memory host's helpers: lookups, volume creation and the few documents it reads.
+//! The in-memory host's helpers: lookups, volume creation and errors.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{MemoryDomain, MemoryVolume, State};
 use crate::host::{HostError, HostErrorKind, NewVolume, VolumeInfo};
 use crate::vmd::PoolName;
-
-#[derive(Deserialize)]
-pub(super) struct DomainDoc {
-    pub name: String,
-    pub uuid: String,
-}
 
 pub(super) fn error(
     call: &'static str,

@@ -5,7 +5,45 @@
 //! escaping test. The rest of vmd hands typed descriptions to the host (see `host::spec`)
 //! and never sees libvirt XML.
 
+pub mod disk;
 pub mod snapshot;
+pub mod template;
+
+/// A value that XML 1.0 cannot carry at all (a control character), so no document holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a value contains U+{:04X}, which XML cannot carry", u32::from(*.0))]
+pub struct Unwritable(pub char);
+
+/// `text` escaped for an attribute value or element text. Besides `& < > " '`, tab and line
+/// breaks become character references so that attribute-value normalisation cannot turn
+/// them into spaces; the control characters XML 1.0 cannot carry at all are refused.
+pub fn escape(text: &str) -> Result<String, Unwritable> {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if is_xml_char(c) => out.push(c),
+            c => return Err(Unwritable(c)),
+        }
+    }
+    Ok(out)
+}
+
+/// XML 1.0's `Char` production.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
 
 use serde::{Deserialize, Serialize};
 
