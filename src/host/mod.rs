@@ -1,6 +1,10 @@
 //! The southbound side: what the manager needs from a virtualization host, as a small trait,
 //! and its one implementation over libvirt ([`libvirt::LibvirtHost`]).
 //!
+//! The trait speaks in typed descriptions ([`DomainDefinition`], [`DiskSpec`],
+//! [`SnapshotSpec`]) and opaque records ([`SavedSnapshot`]); every libvirt XML document is
+//! written and read in [`xml`], so no libvirt XML crosses the seam (`docs/architecture.md`).
+//!
 //! Only this module touches the `virt` crate. libvirt error codes become [`HostError`] kinds
 //! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
 
