@@ -43,6 +43,7 @@ impl LibvirtHost {
     }
 
     /// `virDomainGetXMLDesc`.
+    #[cfg(test)]
     pub(super) fn domain_xml_impl(&self, uuid: &Uuid) -> Result<String, HostError> {
         self.lookup_domain(uuid)?
             .xml_desc(0)
@@ -294,13 +295,13 @@ mod tests {
         let host = test_host();
         let uuid = Uuid::new_v4();
         let name = format!("vmd-redefine-{}", &uuid.simple().to_string()[..8]);
-        host.define_domain(&test_domain_xml(&name, &uuid, None))
+        host.define_domain_impl(&test_domain_xml(&name, &uuid, None))
             .unwrap();
 
-        host.define_domain(&test_domain_xml(&name, &uuid, Some("vmd-id-redefined")))
+        host.define_domain_impl(&test_domain_xml(&name, &uuid, Some("vmd-id-redefined")))
             .unwrap();
 
-        let now = host.domain_xml(&uuid).unwrap();
+        let now = host.domain_xml_impl(&uuid).unwrap();
         assert!(now.contains("vmd-id-redefined"), "{now}");
     }
 
@@ -310,11 +311,11 @@ mod tests {
         let uuid = define_test_domain(&host, "vmd-rename", None);
 
         let err = host
-            .define_domain(&test_domain_xml("vmd-renamed", &uuid, None))
+            .define_domain_impl(&test_domain_xml("vmd-renamed", &uuid, None))
             .unwrap_err();
 
         assert!(err.to_string().contains("virDomainDefineXML"), "{err}");
-        assert!(host.domain_xml(&uuid).unwrap().contains("vmd-rename-"));
+        assert!(host.domain_xml_impl(&uuid).unwrap().contains("vmd-rename-"));
     }
 
     #[test]
@@ -411,10 +412,20 @@ mod tests {
     }
 
     #[test]
-    fn attach_device_missing_domain_is_not_found() {
+    fn attach_disk_missing_domain_is_not_found() {
         // The test driver cannot attach devices at all; see the integration tests.
+        let disk = crate::host::DiskSpec {
+            pool: "default".to_string(),
+            volume: "v.qcow2".to_string(),
+            path: String::new(),
+            format: "qcow2".to_string(),
+            serial: "s".to_string(),
+            unit: 1,
+            boot: false,
+            readonly: false,
+        };
         let err = test_host()
-            .attach_device(&Uuid::new_v4(), "<disk/>", false)
+            .attach_disk(&Uuid::new_v4(), &disk, false)
             .unwrap_err();
         assert_eq!(err.kind(), HostErrorKind::NotFound, "{err}");
     }

@@ -13,8 +13,9 @@ use virt::storage_pool::StoragePool;
 use virt::sys;
 
 use super::{
-    capabilities::guest_domain_types, default_virt_type, version_string, DomainState, Host,
-    HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo, VmdDomain, VolumeInfo,
+    capabilities::guest_domain_types, default_virt_type, version_string, xml, DiskSpec,
+    DomainDefinition, DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess,
+    PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -30,6 +31,14 @@ impl std::fmt::Debug for LibvirtHost {
             .field("uri", &self.uri)
             .finish()
     }
+}
+
+/// The `<disk>` element for hot-plug.
+fn disk_element(disk: &DiskSpec) -> Result<String, HostError> {
+    xml::disk::element(disk, 0).map_err(|source| HostError::Unwritable {
+        what: "disk element",
+        source,
+    })
 }
 
 /// libvirt prints every error to stderr by default; vmd reports errors itself, once.
@@ -339,16 +348,12 @@ impl Host for LibvirtHost {
         self.download_impl(pool, name, offset, len, sink)
     }
 
-    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
-        self.define_domain_impl(xml)
+    fn define_domain(&self, def: &DomainDefinition) -> Result<(), HostError> {
+        self.define_domain_impl(&xml::template::render_definition(def)?)
     }
 
     fn domain_state(&self, uuid: &Uuid) -> Result<Option<DomainState>, HostError> {
         self.domain_state_impl(uuid)
-    }
-
-    fn domain_xml(&self, uuid: &Uuid) -> Result<String, HostError> {
-        self.domain_xml_impl(uuid)
     }
 
     fn start_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
@@ -375,28 +380,33 @@ impl Host for LibvirtHost {
         self.resume_domain_impl(uuid)
     }
 
-    fn snapshot_create(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
-        self.snapshot_create_impl(uuid, xml)
+    fn snapshot_create(
+        &self,
+        uuid: &Uuid,
+        spec: &SnapshotSpec<'_>,
+    ) -> Result<SavedSnapshot, HostError> {
+        self.snapshot_create_impl(uuid, &xml::snapshot::request(spec))
+            .map(SavedSnapshot::from_record)
     }
 
-    fn snapshot_revert(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        self.snapshot_revert_impl(uuid, full_xml)
+    fn snapshot_revert(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        self.snapshot_revert_impl(uuid, saved.as_record())
     }
 
-    fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        self.snapshot_delete_impl(uuid, full_xml)
+    fn snapshot_delete(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        self.snapshot_delete_impl(uuid, saved.as_record())
     }
 
     fn snapshot_drop_unrecorded(&self, uuid: &Uuid, name: &str) -> Result<bool, HostError> {
         self.snapshot_drop_unrecorded_impl(uuid, name)
     }
 
-    fn attach_device(&self, uuid: &Uuid, xml: &str, live: bool) -> Result<(), HostError> {
-        self.change_device_impl(uuid, xml, live, false)
+    fn attach_disk(&self, uuid: &Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError> {
+        self.change_device_impl(uuid, &disk_element(disk)?, live, false)
     }
 
-    fn detach_device(&self, uuid: &Uuid, xml: &str, live: bool) -> Result<(), HostError> {
-        self.change_device_impl(uuid, xml, live, true)
+    fn detach_disk(&self, uuid: &Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError> {
+        self.change_device_impl(uuid, &disk_element(disk)?, live, true)
     }
 
     fn vmd_domains(&self) -> Result<Vec<VmdDomain>, HostError> {

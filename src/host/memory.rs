@@ -3,7 +3,7 @@
 //! order, and any call can be made to fail on its nth use. It is never the proof that a
 //! feature works: the integration tests drive the real libvirtd for that.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
@@ -11,14 +11,14 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use super::{
-    DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess, PoolInfo,
-    VmdDomain, VolumeInfo,
+    DiskSpec, DomainDefinition, DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume,
+    PoolAccess, PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
 mod parts;
 
-use parts::{create, domain_mut, error, info, pool_mut, snapshot_name, DomainDoc};
+use parts::{create, domain_mut, error, info, pool_mut};
 
 /// One volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,8 @@ pub struct MemoryVolume {
 struct MemoryDomain {
     name: String,
     state: DomainState,
-    snapshots: BTreeSet<String>,
+    /// By name, with the record `snapshot_create` returned.
+    snapshots: BTreeMap<String, SavedSnapshot>,
 }
 
 #[derive(Debug, Default)]
@@ -341,14 +342,15 @@ impl Host for MemoryHost {
         Ok((end - start) as u64)
     }
 
-    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
-        let doc: DomainDoc = quick_xml::de::from_str(xml).map_err(|e| HostError::BadXml {
-            what: "domain definition",
-            message: e.to_string(),
-        })?;
-        let uuid = Uuid::parse_str(&doc.uuid).map_err(|e| HostError::BadXml {
-            what: "domain definition",
-            message: e.to_string(),
+    fn define_domain(&self, def: &DomainDefinition) -> Result<(), HostError> {
+        let doc = &def.spec;
+        let uuid = Uuid::parse_str(&doc.uuid).map_err(|e| {
+            error(
+                "define_domain",
+                &doc.name,
+                HostErrorKind::Other,
+                &e.to_string(),
+            )
         })?;
         let mut s = self.enter("define_domain", &doc.name)?;
         let taken = s
@@ -375,7 +377,7 @@ impl Host for MemoryHost {
         s.domains.insert(
             uuid,
             MemoryDomain {
-                name: doc.name,
+                name: doc.name.clone(),
                 state,
                 snapshots,
             },
@@ -386,22 +388,6 @@ impl Host for MemoryHost {
     fn domain_state(&self, uuid: &Uuid) -> Result<Option<DomainState>, HostError> {
         let s = self.enter("domain_state", &uuid.to_string())?;
         Ok(s.domains.get(uuid).map(|d| d.state))
-    }
-
-    fn domain_xml(&self, uuid: &Uuid) -> Result<String, HostError> {
-        let s = self.enter("domain_xml", &uuid.to_string())?;
-        let d = s.domains.get(uuid).ok_or_else(|| {
-            error(
-                "domain_xml",
-                &uuid.to_string(),
-                HostErrorKind::NotFound,
-                "no such domain",
-            )
-        })?;
-        Ok(format!(
-            "<domain><name>{}</name><uuid>{uuid}</uuid></domain>",
-            d.name
-        ))
     }
 
     fn start_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
@@ -431,29 +417,31 @@ impl Host for MemoryHost {
         self.set_state("resume_domain", uuid, DomainState::Running)
     }
 
-    fn snapshot_create(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
-        let name = snapshot_name(xml)?;
-        let mut s = self.enter("snapshot_create", &name)?;
+    fn snapshot_create(
+        &self,
+        uuid: &Uuid,
+        spec: &SnapshotSpec<'_>,
+    ) -> Result<SavedSnapshot, HostError> {
+        let mut s = self.enter("snapshot_create", spec.name)?;
         let d = domain_mut(&mut s, "snapshot_create", uuid)?;
         let state = if d.state == DomainState::Shutoff {
             "shutoff"
         } else {
             "running"
         };
-        d.snapshots.insert(name.clone());
-        Ok(format!(
-            "<domainsnapshot><name>{name}</name><state>{state}</state></domainsnapshot>"
-        ))
+        let saved =
+            SavedSnapshot::from_record(super::xml::snapshot::full_description(spec.name, state));
+        d.snapshots.insert(spec.name.to_string(), saved.clone());
+        Ok(saved)
     }
 
-    fn snapshot_revert(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        let name = snapshot_name(full_xml)?;
-        let mut s = self.enter("snapshot_revert", &name)?;
+    fn snapshot_revert(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        let mut s = self.enter("snapshot_revert", &uuid.to_string())?;
         let d = domain_mut(&mut s, "snapshot_revert", uuid)?;
-        if !d.snapshots.contains(&name) {
+        if !d.snapshots.values().any(|v| v == saved) {
             return Err(error(
                 "snapshot_revert",
-                &name,
+                &uuid.to_string(),
                 HostErrorKind::NotFound,
                 "no such snapshot",
             ));
@@ -467,23 +455,22 @@ impl Host for MemoryHost {
         Ok(false)
     }
 
-    fn snapshot_delete(&self, uuid: &Uuid, full_xml: &str) -> Result<(), HostError> {
-        let name = snapshot_name(full_xml)?;
-        let mut s = self.enter("snapshot_delete", &name)?;
+    fn snapshot_delete(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {
+        let mut s = self.enter("snapshot_delete", &uuid.to_string())?;
         domain_mut(&mut s, "snapshot_delete", uuid)?
             .snapshots
-            .remove(&name);
+            .retain(|_, v| v != saved);
         Ok(())
     }
 
-    fn attach_device(&self, uuid: &Uuid, _xml: &str, _live: bool) -> Result<(), HostError> {
-        let mut s = self.enter("attach_device", &uuid.to_string())?;
-        domain_mut(&mut s, "attach_device", uuid).map(drop)
+    fn attach_disk(&self, uuid: &Uuid, disk: &DiskSpec, _live: bool) -> Result<(), HostError> {
+        let mut s = self.enter("attach_disk", &disk.volume)?;
+        domain_mut(&mut s, "attach_disk", uuid).map(drop)
     }
 
-    fn detach_device(&self, uuid: &Uuid, _xml: &str, _live: bool) -> Result<(), HostError> {
-        let mut s = self.enter("detach_device", &uuid.to_string())?;
-        domain_mut(&mut s, "detach_device", uuid).map(drop)
+    fn detach_disk(&self, uuid: &Uuid, disk: &DiskSpec, _live: bool) -> Result<(), HostError> {
+        let mut s = self.enter("detach_disk", &disk.volume)?;
+        domain_mut(&mut s, "detach_disk", uuid).map(drop)
     }
 
     fn vmd_domains(&self) -> Result<Vec<VmdDomain>, HostError> {

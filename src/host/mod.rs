@@ -1,20 +1,26 @@
 //! The southbound side: what the manager needs from a virtualization host, as a small trait,
 //! and its one implementation over libvirt ([`libvirt::LibvirtHost`]).
 //!
+//! The trait speaks in typed descriptions ([`DomainDefinition`], [`DiskSpec`],
+//! [`SnapshotSpec`]) and opaque records ([`SavedSnapshot`]); every libvirt XML document is
+//! written and read in [`xml`], so no libvirt XML crosses the seam (`docs/architecture.md`).
+//!
 //! Only this module touches the `virt` crate. libvirt error codes become [`HostError`] kinds
 //! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
 
 mod capabilities;
 mod domain;
+mod domain_spec;
 pub mod libvirt;
 #[cfg(test)]
 pub(crate) mod memory;
 mod snapshot;
+mod snapshot_spec;
 mod storage;
 #[cfg(test)]
 mod test_support;
 mod transfer;
-pub(crate) mod xml;
+pub mod xml;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +30,8 @@ use serde::Serialize;
 use crate::vmd::{PoolName, VolumeName};
 
 pub use capabilities::guest_domain_types;
+pub use domain_spec::{DiskSpec, DomainDefinition, DomainSpec, DomainTemplate, NicSpec};
+pub use snapshot_spec::{SavedSnapshot, SnapshotSpec};
 
 /// The libvirt URI vmd connects to when none is given.
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -66,6 +74,18 @@ pub enum HostError {
         /// The meaning of the failure.
         kind: HostErrorKind,
     },
+    /// The domain template did not render (a user's template, or a value it cannot carry).
+    #[error(transparent)]
+    Template(#[from] xml::template::RenderError),
+    /// A description holds a value no libvirt document can carry.
+    #[error("cannot write the {what}: {source}")]
+    Unwritable {
+        /// Which document.
+        what: &'static str,
+        /// The value's problem.
+        #[source]
+        source: xml::Unwritable,
+    },
     /// libvirt answered with a document vmd could not read.
     #[error("cannot read libvirt's {what}: {message}")]
     BadXml {
@@ -82,7 +102,9 @@ impl HostError {
         match self {
             HostError::Unreachable { .. } => HostErrorKind::Unreachable,
             HostError::Call { kind, .. } => *kind,
-            HostError::BadXml { .. } => HostErrorKind::Other,
+            HostError::BadXml { .. } | HostError::Template(_) | HostError::Unwritable { .. } => {
+                HostErrorKind::Other
+            }
         }
     }
 }
@@ -257,15 +279,14 @@ pub trait Host {
         sink: &mut dyn Write,
     ) -> Result<u64, HostError>;
 
-    /// Defines (or redefines, keeping its snapshots) a persistent domain from `xml`
-    /// (`virDomainDefineXML`).
-    fn define_domain(&self, xml: &str) -> Result<(), HostError>;
+    /// Defines (or redefines, keeping its snapshots) a persistent domain from `def`
+    /// (`virDomainDefineXML` with the XML rendered from the user's template or the built-in
+    /// one). A template that does not render is [`HostError::Template`], before libvirt is
+    /// asked anything.
+    fn define_domain(&self, def: &DomainDefinition) -> Result<(), HostError>;
 
     /// The state of the domain with this UUID, or `None` when no such domain is defined.
     fn domain_state(&self, uuid: &uuid::Uuid) -> Result<Option<DomainState>, HostError>;
-
-    /// The domain's current XML (`virDomainGetXMLDesc`).
-    fn domain_xml(&self, uuid: &uuid::Uuid) -> Result<String, HostError>;
 
     /// Starts a defined domain (`virDomainCreate`); starting a running one is not an error.
     fn start_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
@@ -287,16 +308,20 @@ pub trait Host {
     /// Resumes a paused domain (`virDomainResume`).
     fn resume_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
 
-    /// Takes an internal snapshot described by `xml` of the running domain
-    /// (`virDomainSnapshotCreateXML`), returns libvirt's full description of it
-    /// (`virDomainSnapshotGetXMLDesc`), and drops libvirt's metadata for it
-    /// (`virDomainSnapshotDelete` with `METADATA_ONLY`): vmd's catalog keeps the snapshot.
-    fn snapshot_create(&self, uuid: &uuid::Uuid, xml: &str) -> Result<String, HostError>;
+    /// Takes an internal snapshot `spec` of the running domain (`virDomainSnapshotCreateXML`),
+    /// returns the host's full description of it (`virDomainSnapshotGetXMLDesc`) for vmd to
+    /// keep, and drops libvirt's metadata for it (`virDomainSnapshotDelete` with
+    /// `METADATA_ONLY`): vmd's catalog keeps the snapshot.
+    fn snapshot_create(
+        &self,
+        uuid: &uuid::Uuid,
+        spec: &SnapshotSpec<'_>,
+    ) -> Result<SavedSnapshot, HostError>;
 
-    /// Reverts the domain to a snapshot that vmd recorded (`full_xml` as `snapshot_create`
-    /// returned it): its metadata is redefined (`VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`), the
-    /// domain reverted (`virDomainRevertToSnapshot`), then the metadata dropped again.
-    fn snapshot_revert(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
+    /// Reverts the domain to a snapshot that vmd recorded (as `snapshot_create` returned
+    /// it): its metadata is redefined (`VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`), the domain
+    /// reverted (`virDomainRevertToSnapshot`), then the metadata dropped again.
+    fn snapshot_revert(&self, uuid: &uuid::Uuid, saved: &SavedSnapshot) -> Result<(), HostError>;
 
     /// Deletes, data included, a snapshot named `name` that libvirt still records for the
     /// domain although vmd does not (an interrupted `snapshot_create` leaves one behind:
@@ -306,14 +331,14 @@ pub trait Host {
 
     /// Deletes a snapshot that vmd recorded, data included, from a running domain: the
     /// metadata is redefined, then `virDomainSnapshotDelete` removes the snapshot.
-    fn snapshot_delete(&self, uuid: &uuid::Uuid, full_xml: &str) -> Result<(), HostError>;
+    fn snapshot_delete(&self, uuid: &uuid::Uuid, saved: &SavedSnapshot) -> Result<(), HostError>;
 
-    /// Attaches a device (`virDomainAttachDeviceFlags`, to the persistent config and, with
+    /// Attaches a disk (`virDomainAttachDeviceFlags`, to the persistent config and, with
     /// `live`, to the running guest).
-    fn attach_device(&self, uuid: &uuid::Uuid, xml: &str, live: bool) -> Result<(), HostError>;
+    fn attach_disk(&self, uuid: &uuid::Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError>;
 
-    /// Detaches a device (`virDomainDetachDeviceFlags`, config and, with `live`, guest).
-    fn detach_device(&self, uuid: &uuid::Uuid, xml: &str, live: bool) -> Result<(), HostError>;
+    /// Detaches a disk (`virDomainDetachDeviceFlags`, config and, with `live`, guest).
+    fn detach_disk(&self, uuid: &uuid::Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError>;
 
     /// The domains that carry vmd's metadata element, with the VMD id it names
     /// (`virConnectListAllDomains`, `virDomainGetMetadata`).

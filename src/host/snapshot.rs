@@ -127,18 +127,22 @@ mod tests {
     //! and the clean-up on failure.
     use super::*;
     use crate::host::test_support::{define_test_domain, test_host};
-    use crate::host::Host;
+    use crate::host::{Host, SavedSnapshot, SnapshotSpec};
 
     const SNAP_XML: &str = "<domainsnapshot><name>s1</name></domainsnapshot>";
+    const SPEC: SnapshotSpec<'static> = SnapshotSpec {
+        name: "s1",
+        description: "test",
+    };
 
     /// Takes a snapshot behind vmd's back and returns its full description, as vmd would
     /// have recorded it, with libvirt's metadata gone.
-    fn recorded_snapshot(host: &LibvirtHost, uuid: &Uuid) -> String {
+    fn recorded_snapshot(host: &LibvirtHost, uuid: &Uuid) -> SavedSnapshot {
         let dom = host.lookup_domain(uuid).unwrap();
         let snap = dom.create_snapshot_xml(SNAP_XML, 0).unwrap();
         let full = snap.xml_desc(0).unwrap();
         snap.delete(0).unwrap();
-        full
+        SavedSnapshot::from_record(full)
     }
 
     fn snapshot_count(host: &LibvirtHost, uuid: &Uuid) -> u32 {
@@ -151,7 +155,7 @@ mod tests {
         let uuid = define_test_domain(&host, "vmd-snap-create", None);
         host.start_domain(&uuid).unwrap();
 
-        let err = host.snapshot_create(&uuid, SNAP_XML).unwrap_err();
+        let err = host.snapshot_create(&uuid, &SPEC).unwrap_err();
 
         assert!(err.to_string().contains("virDomainSnapshotDelete"), "{err}");
         assert!(err.to_string().contains("snapshot s1 of"), "{err}");
@@ -176,7 +180,10 @@ mod tests {
         let uuid = define_test_domain(&host, "vmd-snap-bad", None);
 
         let err = host
-            .snapshot_revert(&uuid, "<domainsnapshot><name>x</name>")
+            .snapshot_revert(
+                &uuid,
+                &SavedSnapshot::from_record("<domainsnapshot><name>x</name>".into()),
+            )
             .unwrap_err();
 
         assert!(
@@ -189,7 +196,10 @@ mod tests {
     #[test]
     fn snapshot_delete_missing_domain_is_not_found() {
         let err = test_host()
-            .snapshot_delete(&Uuid::new_v4(), SNAP_XML)
+            .snapshot_delete(
+                &Uuid::new_v4(),
+                &SavedSnapshot::from_record(SNAP_XML.into()),
+            )
             .unwrap_err();
         assert_eq!(err.kind(), crate::host::HostErrorKind::NotFound, "{err}");
     }

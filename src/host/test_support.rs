@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::libvirt::LibvirtHost;
-use super::{Host, METADATA_NS};
+use super::METADATA_NS;
 
 pub fn test_host() -> LibvirtHost {
     LibvirtHost::connect("test:///default").unwrap()
@@ -28,7 +28,7 @@ pub fn test_domain_xml(name: &str, uuid: &Uuid, vmd_id: Option<&str>) -> String 
 pub fn define_test_domain(host: &LibvirtHost, prefix: &str, vmd_id: Option<&str>) -> Uuid {
     let uuid = Uuid::new_v4();
     let name = format!("{prefix}-{}", &uuid.simple().to_string()[..8]);
-    host.define_domain(&test_domain_xml(&name, &uuid, vmd_id))
+    host.define_domain_impl(&test_domain_xml(&name, &uuid, vmd_id))
         .unwrap();
     uuid
 }

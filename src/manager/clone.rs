@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::copy::{copy_disk, CopyMode, CopyTarget};
-use super::deploy::render::disk_serial;
+use super::deploy::spec::disk_serial;
 use super::rollback::NewVmd;
 use super::{fault, lock_vmd, Error, StorageManager};
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::deploy::render::{disk_serial, sd_name};
+use super::deploy::spec::{disk_serial, disk_spec};
 use super::rollback::NewVmd;
 use super::{lock_vmd, pools, Error, StorageManager};
 use crate::host::{DomainState, HostErrorKind};
@@ -84,81 +84,6 @@ fn free_index(vmd: &Vmd) -> usize {
                 .any(|d| d.volume.as_str().contains(&format!("-d{i}.")))
         })
         .unwrap_or(vmd.disks.len())
-}
-
-/// The `<disk>` element of one device, escaped by the serializer.
-fn disk_xml(d: &Disk) -> String {
-    #[derive(Serialize)]
-    #[serde(rename = "disk")]
-    struct DiskXml<'a> {
-        #[serde(rename = "@type")]
-        kind: &'static str,
-        #[serde(rename = "@device")]
-        device: &'static str,
-        driver: Driver,
-        source: Source<'a>,
-        target: Target,
-        serial: &'a str,
-        address: Address,
-    }
-    #[derive(Serialize)]
-    struct Driver {
-        #[serde(rename = "@name")]
-        name: &'static str,
-        #[serde(rename = "@type")]
-        kind: &'static str,
-    }
-    #[derive(Serialize)]
-    struct Source<'a> {
-        #[serde(rename = "@pool")]
-        pool: &'a str,
-        #[serde(rename = "@volume")]
-        volume: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Target {
-        #[serde(rename = "@dev")]
-        dev: String,
-        #[serde(rename = "@bus")]
-        bus: &'static str,
-    }
-    #[derive(Serialize)]
-    struct Address {
-        #[serde(rename = "@type")]
-        kind: &'static str,
-        #[serde(rename = "@controller")]
-        controller: u32,
-        #[serde(rename = "@bus")]
-        bus: u32,
-        #[serde(rename = "@target")]
-        target: u32,
-        #[serde(rename = "@unit")]
-        unit: u32,
-    }
-    // The name the domain template gives the same unit, so units past 25 do not collide.
-    let dev = sd_name(d.unit);
-    quick_xml::se::to_string(&DiskXml {
-        kind: "volume",
-        device: "disk",
-        driver: Driver {
-            name: "qemu",
-            kind: d.format.as_str(),
-        },
-        source: Source {
-            pool: d.pool.as_str(),
-            volume: d.volume.as_str(),
-        },
-        target: Target { dev, bus: "scsi" },
-        serial: d.serial.as_deref().unwrap_or_default(),
-        address: Address {
-            kind: "drive",
-            controller: 0,
-            bus: 0,
-            target: 0,
-            unit: d.unit,
-        },
-    })
-    .unwrap_or_default()
 }
 
 impl StorageManager {
@@ -329,7 +254,7 @@ impl StorageManager {
                         host.domain_state(&vmd.id.uuid())?,
                         Some(DomainState::Running | DomainState::Paused)
                     );
-                if let Err(e) = host.attach_device(&vmd.id.uuid(), &disk_xml(&disk), live) {
+                if let Err(e) = host.attach_disk(&vmd.id.uuid(), &disk_spec(&vmd, &disk), live) {
                     let _ = host.delete_volume(&pool, &volume);
                     return Err(e.into());
                 }
@@ -372,7 +297,7 @@ impl StorageManager {
                         vmd.name
                     )));
                 }
-                host.detach_device(&vmd.id.uuid(), &disk_xml(&disk), running)?;
+                host.detach_disk(&vmd.id.uuid(), &disk_spec(&vmd, &disk), running)?;
             }
             vmd.disks.remove(pos);
             catalog.write(&vmd)?;
@@ -380,34 +305,5 @@ impl StorageManager {
             Ok(())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn disk(unit: u32) -> Disk {
-        Disk {
-            serial: Some("s".to_string()),
-            id: format!("disk{unit}"),
-            role: Role::Data,
-            bus: "scsi".to_string(),
-            unit,
-            capacity_bytes: 1 << 20,
-            format: DiskFormat::Qcow2,
-            pool: PoolName::default_pool(),
-            volume: "v.qcow2".parse().unwrap(),
-            path: "/p/v.qcow2".to_string(),
-            backing: None,
-        }
-    }
-
-    // SECURITY.md item 13: unit 26 was named sda again (unit modulo 26), the OS disk's name.
-    #[test]
-    fn disk_xml_target_name_follows_the_template_past_unit_25() {
-        assert!(disk_xml(&disk(0)).contains(r#"dev="sda""#));
-        assert!(disk_xml(&disk(26)).contains(r#"dev="sdaa""#));
-        assert!(disk_xml(&disk(26)).contains(r#"unit="26""#));
     }
 }

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{CloneRequest, Config, CreateRequest, StorageManager};
+use super::{AddDeviceRequest, CloneRequest, Config, CreateRequest, DeployRequest, StorageManager};
 use crate::host::memory::{MemoryHost, MemoryVolume};
-use crate::host::Host;
+use crate::host::{DomainDefinition, DomainSpec, Host};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{
     Deployment, Disk, DiskFormat, Firmware, Hardware, Kind, Role, State, Vmd, VmdId, VolumeName,
@@ -208,11 +208,7 @@ async fn delete_deployed_instance_removes_its_domain_before_its_volumes() {
     let lab = Lab::new("delete");
     let inst = lab.record("i", Kind::Instance, State::Deployed, 2);
     let uuid = inst.id.uuid();
-    lab.host
-        .define_domain(&format!(
-            "<domain><name>vmd-i</name><uuid>{uuid}</uuid></domain>"
-        ))
-        .unwrap();
+    lab.host.define_domain(&definition("vmd-i", &uuid)).unwrap();
     lab.host.start_domain(&uuid).unwrap();
 
     lab.manager.delete("i", true).await.unwrap();
@@ -245,4 +241,89 @@ async fn delete_volume_failure_keeps_the_record_so_delete_can_run_again() {
     second.unwrap();
     assert!(lab.volumes().is_empty());
     assert!(lab.names().is_empty());
+}
+
+#[tokio::test]
+async fn deploy_define_refused_leaves_no_domain_record_or_console_directory() {
+    let lab = Lab::new("deploy-refused");
+    lab.record("i", Kind::Instance, State::Cloned, 1);
+    lab.host.fail("define_domain", 1);
+
+    let req = DeployRequest {
+        name: "i".to_string(),
+        virt_type: Some("qemu".to_string()),
+        ..DeployRequest::default()
+    };
+    let err = lab.manager.deploy(req).await.unwrap_err();
+
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert!(lab.host.domains().is_empty());
+    assert_eq!(lab.catalog().get("i").unwrap().state, State::Cloned);
+    assert!(!lab.dir.join("consoles").exists());
+}
+
+#[tokio::test]
+async fn add_device_attach_refused_deletes_the_new_volume() {
+    let lab = Lab::new("attach-refused");
+    let inst = lab.record("i", Kind::Instance, State::Deployed, 1);
+    lab.host
+        .define_domain(&definition("vmd-i", &inst.id.uuid()))
+        .unwrap();
+    lab.host.fail("attach_disk", 1);
+
+    let req = AddDeviceRequest {
+        name: "i".to_string(),
+        size: 1 << 20,
+        role: Role::Data,
+        pool: None,
+        live: false,
+    };
+    lab.manager.add_device(req).await.unwrap_err();
+
+    assert_eq!(lab.volumes().len(), 1, "{:?}", lab.volumes());
+    assert_eq!(lab.catalog().get("i").unwrap().disks.len(), 1);
+    let log = lab.host.log();
+    assert!(log.iter().any(|l| l.starts_with("attach_disk ")), "{log:?}");
+}
+
+#[tokio::test]
+async fn snapshot_running_instance_record_round_trips_to_revert_and_delete() {
+    let lab = Lab::new("snapshot");
+    let inst = lab.record("i", Kind::Instance, State::Deployed, 2);
+    let uuid = inst.id.uuid();
+    lab.host.define_domain(&definition("vmd-i", &uuid)).unwrap();
+    lab.host.start_domain(&uuid).unwrap();
+
+    lab.manager
+        .snapshot("i", Some("s1".to_string()), true)
+        .await
+        .unwrap();
+    lab.manager.revert("i", "s1").await.unwrap();
+    lab.manager.delete_snapshot("i", "s1").await.unwrap();
+
+    let log = lab.host.log();
+    let at = |call: &str| log.iter().position(|l| l.starts_with(call)).unwrap();
+    assert!(at("snapshot_create") < at("snapshot_revert"), "{log:?}");
+    assert!(at("snapshot_revert") < at("snapshot_delete"), "{log:?}");
+    assert!(lab.catalog().get("i").unwrap().snapshots.is_empty());
+}
+
+/// A bare domain definition: the memory host keeps only its name and UUID.
+fn definition(name: &str, uuid: &uuid::Uuid) -> DomainDefinition {
+    DomainDefinition {
+        spec: DomainSpec {
+            name: name.to_string(),
+            uuid: uuid.to_string(),
+            vmd_id: uuid.to_string(),
+            vmd_name: name.to_string(),
+            virt_type: "qemu".to_string(),
+            vcpus: 1,
+            memory_mib: 64,
+            firmware: "bios".to_string(),
+            disks: Vec::new(),
+            nics: Vec::new(),
+            console_log: "/dev/null".to_string(),
+        },
+        template: None,
+    }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::deploy::{stop_domain, Status, StopOptions};
 use super::{fault, lock_vmd, pools, Error, StorageManager};
-use crate::host::{DomainState, Host};
+use crate::host::{DomainState, Host, SavedSnapshot, SnapshotSpec};
 use crate::image::qemu_img::QemuImg;
 use crate::image::ImageFormat;
 use crate::vmd::catalog::Catalog;
@@ -57,6 +57,11 @@ fn all_local(host: &dyn Host, vmd: &Vmd) -> Result<bool, Error> {
         }
     }
     Ok(true)
+}
+
+/// The host's record of a snapshot taken through it, as the catalog keeps it.
+fn saved_of(snap: &Snapshot) -> Option<SavedSnapshot> {
+    snap.libvirt_xml.clone().map(SavedSnapshot::from_record)
 }
 
 fn check_snapshottable(vmd: &Vmd) -> Result<(), Error> {
@@ -149,15 +154,16 @@ impl StorageManager {
             // qemu-img there.
             let through_libvirt = vmd.state == State::Deployed
                 && (running(host, &vmd)? || (!memory && !all_local(host, &vmd)?));
-            let libvirt_xml = if through_libvirt {
-                let xml = crate::host::xml::domain_snapshot(
-                    &snap,
-                    &format!("vmd snapshot of {}", vmd.name),
-                );
+            let saved = if through_libvirt {
+                let description = format!("vmd snapshot of {}", vmd.name);
+                let spec = SnapshotSpec {
+                    name: &snap,
+                    description: &description,
+                };
                 // A snapshot of this name that libvirt finished but vmd never recorded (the
                 // connection dropped, vmd was killed) is not the user's: replace it.
                 host.snapshot_drop_unrecorded(&vmd.id.uuid(), &snap)?;
-                Some(host.snapshot_create(&vmd.id.uuid(), &xml)?)
+                Some(host.snapshot_create(&vmd.id.uuid(), &spec)?)
             } else {
                 if memory {
                     return Err(Error::Request(format!(
@@ -177,17 +183,17 @@ impl StorageManager {
             let record = Snapshot {
                 name: snap,
                 created: now_rfc3339(),
-                memory: memory && libvirt_xml.is_some(),
-                libvirt_xml,
+                memory: memory && saved.is_some(),
+                libvirt_xml: saved.as_ref().map(|s| s.as_record().to_string()),
             };
             let info = SnapshotInfo::from(&record);
             vmd.snapshots.push(record.clone());
             let committed = fault::point("snapshot.taken").and_then(|()| Ok(catalog.write(&vmd)?));
             if let Err(e) = committed {
                 // Not recorded, so not taken: remove it from the disks again.
-                match &record.libvirt_xml {
-                    Some(xml) => {
-                        let _ = host.snapshot_delete(&vmd.id.uuid(), xml);
+                match &saved {
+                    Some(saved) => {
+                        let _ = host.snapshot_delete(&vmd.id.uuid(), saved);
                     }
                     None => {
                         let paths: Vec<_> = vmd
@@ -240,8 +246,8 @@ impl StorageManager {
             let snap = vmd.snapshots[pos].clone();
             let defined = vmd.state == State::Deployed;
             if defined && snap.libvirt_xml.is_some() || running(host, &vmd)? {
-                match &snap.libvirt_xml {
-                    Some(xml) => host.snapshot_delete(&vmd.id.uuid(), xml)?,
+                match saved_of(&snap) {
+                    Some(saved) => host.snapshot_delete(&vmd.id.uuid(), &saved)?,
                     None => {
                         return Err(Error::Busy(format!(
                             "snapshot {snapshot} was taken while {} was off: stop it to delete \
@@ -283,11 +289,9 @@ pub(super) fn revert_locked(host: &dyn Host, vmd: &Vmd, snapshot: &str) -> Resul
         .find(|s| s.name == snapshot)
         .ok_or_else(|| Error::NotFound(format!("{} has no snapshot named {snapshot}", vmd.name)))?;
     let defined = vmd.state == State::Deployed;
-    match (&snap.libvirt_xml, defined) {
-        (Some(xml), true) if snap.memory => host.snapshot_revert(&vmd.id.uuid(), xml)?,
-        (Some(xml), true)
-            if crate::host::xml::snapshot_state(xml).as_deref() == Some("shutoff") =>
-        {
+    match (saved_of(snap), defined) {
+        (Some(saved), true) if snap.memory => host.snapshot_revert(&vmd.id.uuid(), &saved)?,
+        (Some(saved), true) if saved.taken_while_off() => {
             // Taken while stopped, so disks only: the current state is being discarded, no
             // need to ask the guest; libvirt reverts the disks on the host and leaves the
             // domain off. (A snapshot of a running guest recorded without --memory holds
@@ -302,7 +306,7 @@ pub(super) fn revert_locked(host: &dyn Host, vmd: &Vmd, snapshot: &str) -> Resul
                 },
                 true,
             )?;
-            host.snapshot_revert(&vmd.id.uuid(), xml)?;
+            host.snapshot_revert(&vmd.id.uuid(), &saved)?;
         }
         _ => {
             pools::require_local(

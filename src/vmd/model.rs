@@ -185,8 +185,8 @@ pub struct Snapshot {
     pub created: String,
     /// Whether reverting restores the guest's memory (taken with `--memory` while running).
     pub memory: bool,
-    /// libvirt's description of the snapshot when it was taken from a running domain; vmd
-    /// redefines it to revert or delete through libvirt.
+    /// The host's record of the snapshot when it was taken through the host (libvirt's full
+    /// description), kept as is and handed back to revert or delete; vmd never reads it.
     #[serde(default)]
     pub libvirt_xml: Option<String>,
 }

@@ -1,24 +1,12 @@
-//! The in-memory host's helpers: lookups, volume creation and the few documents it reads.
+//! The in-memory host's helpers: lookups, volume creation and errors.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{MemoryDomain, MemoryVolume, State};
 use crate::host::{HostError, HostErrorKind, NewVolume, VolumeInfo};
 use crate::vmd::PoolName;
-
-#[derive(Deserialize)]
-pub(super) struct DomainDoc {
-    pub name: String,
-    pub uuid: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct SnapshotDoc {
-    pub name: String,
-}
 
 pub(super) fn error(
     call: &'static str,
@@ -98,13 +86,4 @@ pub(super) fn domain_mut<'a>(
             "no such domain",
         )
     })
-}
-
-pub(super) fn snapshot_name(xml: &str) -> Result<String, HostError> {
-    quick_xml::de::from_str::<SnapshotDoc>(xml)
-        .map(|d| d.name)
-        .map_err(|e| HostError::BadXml {
-            what: "snapshot description",
-            message: e.to_string(),
-        })
 }

@@ -4,7 +4,7 @@
 //! on domains it made. The catalog records `deployed` while a domain is defined; whether it
 //! runs is asked of libvirt, since a guest can power itself off at any time.
 
-pub mod render;
+pub mod spec;
 pub mod template_file;
 
 use std::collections::BTreeMap;
@@ -15,10 +15,11 @@ use serde::Serialize;
 
 pub(super) use super::views::live_state;
 use super::{fault, lock_vmd, Error, StorageManager};
-use crate::host::{DomainState, Host};
+use crate::host::{
+    DomainDefinition, DomainSpec, DomainState, DomainTemplate, Host, HostError, NicSpec,
+};
 use crate::vmd::catalog::Catalog;
-use crate::vmd::{Deployment, Kind, Role, State, Vmd};
-use render::{DiskSpec, DomainSpec, NicSpec};
+use crate::vmd::{Deployment, Kind, State, Vmd};
 
 /// How to deploy an instance.
 #[derive(Debug, Clone, Default)]
@@ -151,10 +152,18 @@ impl StorageManager {
     ) -> Result<Status, Error> {
         check_instance(&vmd)?;
         let deployment = self.plan_deployment(host, &vmd, req)?;
-        let xml = self.render_domain(&vmd, &deployment)?;
+        let definition = domain_definition(&vmd, &deployment)?;
         let was_defined = host.domain_state(&vmd.id.uuid())?.is_some();
-        host.define_domain(&xml)?;
+        host.define_domain(&definition).map_err(|e| match e {
+            // The error gives the position and the kind of problem, never the template's
+            // text.
+            HostError::Template(e) => Error::Request(e.to_string()),
+            e => Error::from(e),
+        })?;
         let committed = fault::point("deploy.defined").and_then(|()| {
+            // Made only once the domain is defined, so that a refused template leaves
+            // nothing.
+            console_dir(&deployment)?;
             vmd.state = State::Deployed;
             vmd.deployment = Some(deployment);
             fault::point("deploy.before-commit")?;
@@ -226,7 +235,7 @@ impl StorageManager {
             }
         }
         Ok(Deployment {
-            domain: render::domain_name(vmd.name.as_str()),
+            domain: spec::domain_name(vmd.name.as_str()),
             virt_type,
             networks,
             template: req
@@ -236,73 +245,6 @@ impl StorageManager {
                 .or_else(|| previous.and_then(|d| d.template)),
             console_log: self.console_log(vmd).display().to_string(),
         })
-    }
-
-    fn render_domain(&self, vmd: &Vmd, deployment: &Deployment) -> Result<String, Error> {
-        let template = match &deployment.template {
-            Some(path) => template_file::read(Path::new(path))?,
-            None => render::DEFAULT_TEMPLATE.to_string(),
-        };
-        let mut disks: Vec<DiskSpec> = vmd
-            .disks
-            .iter()
-            .map(|d| DiskSpec {
-                pool: d.pool.to_string(),
-                volume: d.volume.to_string(),
-                path: d.path.clone(),
-                format: d.format.as_str().to_string(),
-                serial: d
-                    .serial
-                    .clone()
-                    .unwrap_or_else(|| render::disk_serial(&vmd.id.uuid(), &d.id)),
-                unit: d.unit,
-                boot: d.role == Role::Os,
-                readonly: false,
-            })
-            .collect();
-        disks.sort_by_key(|d| d.unit);
-        let nics = vmd
-            .networks
-            .iter()
-            .map(|n| NicSpec {
-                user: !deployment.networks.contains_key(&n.name),
-                network: deployment.networks.get(&n.name).cloned(),
-                model: nic_model(n.model.as_deref()),
-            })
-            .collect();
-        let spec = DomainSpec {
-            name: deployment.domain.clone(),
-            uuid: vmd.id.to_string(),
-            vmd_id: vmd.id.to_string(),
-            vmd_name: vmd.name.to_string(),
-            virt_type: deployment.virt_type.clone(),
-            vcpus: vmd.hardware.vcpus,
-            memory_mib: vmd.hardware.memory_mib,
-            firmware: match vmd.hardware.firmware {
-                crate::vmd::Firmware::Bios => "bios".to_string(),
-                crate::vmd::Firmware::Efi => "efi".to_string(),
-            },
-            disks,
-            nics,
-            console_log: deployment.console_log.clone(),
-        };
-        let name = deployment
-            .template
-            .as_deref()
-            .unwrap_or("templates/domain.xml");
-        // The error gives the position and the kind of problem, never the template's text.
-        let xml = render::render_named(name, &template, &spec)
-            .map_err(|e| Error::Request(e.to_string()))?;
-        // Made only once the domain renders, so that a refused template leaves nothing.
-        let console = PathBuf::from(&deployment.console_log);
-        if let Some(dir) = console.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                action: "create",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        Ok(xml)
     }
 
     /// Starts a deployed instance.
@@ -343,6 +285,59 @@ impl StorageManager {
         })
         .await
     }
+}
+
+/// The typed description of the instance's domain, with the user's template when the
+/// deployment names one (read here, bounded, so the host gets its text, not a path).
+fn domain_definition(vmd: &Vmd, deployment: &Deployment) -> Result<DomainDefinition, Error> {
+    let template = match &deployment.template {
+        Some(path) => Some(DomainTemplate {
+            name: path.clone(),
+            text: template_file::read(Path::new(path))?,
+        }),
+        None => None,
+    };
+    let mut disks: Vec<_> = vmd.disks.iter().map(|d| spec::disk_spec(vmd, d)).collect();
+    disks.sort_by_key(|d| d.unit);
+    let nics = vmd
+        .networks
+        .iter()
+        .map(|n| NicSpec {
+            user: !deployment.networks.contains_key(&n.name),
+            network: deployment.networks.get(&n.name).cloned(),
+            model: nic_model(n.model.as_deref()),
+        })
+        .collect();
+    let spec = DomainSpec {
+        name: deployment.domain.clone(),
+        uuid: vmd.id.to_string(),
+        vmd_id: vmd.id.to_string(),
+        vmd_name: vmd.name.to_string(),
+        virt_type: deployment.virt_type.clone(),
+        vcpus: vmd.hardware.vcpus,
+        memory_mib: vmd.hardware.memory_mib,
+        firmware: match vmd.hardware.firmware {
+            crate::vmd::Firmware::Bios => "bios".to_string(),
+            crate::vmd::Firmware::Efi => "efi".to_string(),
+        },
+        disks,
+        nics,
+        console_log: deployment.console_log.clone(),
+    };
+    Ok(DomainDefinition { spec, template })
+}
+
+/// The directory the serial console is logged to.
+fn console_dir(deployment: &Deployment) -> Result<(), Error> {
+    let console = PathBuf::from(&deployment.console_log);
+    if let Some(dir) = console.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// `start` once the caller holds the VMD's lock and has re-read `vmd`.

@@ -1,12 +1,56 @@
-//! libvirt XML documents vmd writes for storage, as typed structs serialised by quick-xml, so
-//! every value is escaped. Each document has a golden test below.
+//! Every libvirt XML document vmd writes or reads, and nothing else: storage pools and
+//! volumes (here), disks ([`disk`]), domains from templates ([`template`]) and snapshots
+//! ([`snapshot`]). Documents are typed structs serialised by quick-xml, or templates whose
+//! every value is escaped, so no value reaches a document unescaped; each has a golden or
+//! escaping test. The rest of vmd hands typed descriptions to the host (see `host::spec`)
+//! and never sees libvirt XML.
+
+pub mod disk;
+pub mod snapshot;
+pub mod template;
+
+/// A value that XML 1.0 cannot carry at all (a control character), so no document holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a value contains U+{:04X}, which XML cannot carry", u32::from(*.0))]
+pub struct Unwritable(pub char);
+
+/// `text` escaped for an attribute value or element text. Besides `& < > " '`, tab and line
+/// breaks become character references so that attribute-value normalisation cannot turn
+/// them into spaces; the control characters XML 1.0 cannot carry at all are refused.
+pub fn escape(text: &str) -> Result<String, Unwritable> {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if is_xml_char(c) => out.push(c),
+            c => return Err(Unwritable(c)),
+        }
+    }
+    Ok(out)
+}
+
+/// XML 1.0's `Char` production.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
-struct Text<T> {
+pub(super) struct Text<T> {
     #[serde(rename = "$text")]
-    value: T,
+    pub(super) value: T,
 }
 
 #[derive(Serialize)]
@@ -144,22 +188,6 @@ pub fn overlay_volume(
     })
 }
 
-#[derive(Serialize)]
-#[serde(rename = "domainsnapshot")]
-struct SnapshotXml<'a> {
-    name: Text<&'a str>,
-    description: Text<&'a str>,
-}
-
-/// `<domainsnapshot>` for an internal snapshot of a running domain
-/// (`virDomainSnapshotCreateXML`: libvirt adds the memory state and every disk).
-pub fn domain_snapshot(name: &str, description: &str) -> String {
-    to_xml(&SnapshotXml {
-        name: Text { value: name },
-        description: Text { value: description },
-    })
-}
-
 /// What libvirt believes of a volume's content, from its `<volume>` description
 /// (`virStorageVolGetXMLDesc`). For file volumes libvirt probes the content at every pool
 /// refresh, so this can differ from the format vmd wrote: a raw volume whose guest data begins
@@ -198,19 +226,6 @@ struct BackingDoc {
     path: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct SnapshotDoc {
-    #[serde(default)]
-    state: Option<String>,
-}
-
-/// The domain state a snapshot description (`virDomainSnapshotGetXMLDesc`) records:
-/// `shutoff` for a snapshot of a stopped domain (disks only), `running` or `paused` when
-/// libvirt saved the guest's memory too.
-pub fn snapshot_state(doc: &str) -> Option<String> {
-    quick_xml::de::from_str::<SnapshotDoc>(doc).ok()?.state
-}
-
 /// Reads libvirt's view of a volume's format and backing store.
 pub fn volume_view(doc: &str) -> Result<VolumeView, quick_xml::DeError> {
     let v: VolumeDoc = quick_xml::de::from_str(doc)?;
@@ -223,7 +238,7 @@ pub fn volume_view(doc: &str) -> Result<VolumeView, quick_xml::DeError> {
     })
 }
 
-fn to_xml<T: Serialize>(doc: &T) -> String {
+pub(super) fn to_xml<T: Serialize>(doc: &T) -> String {
     // Serialising plain structs of strings and numbers cannot fail; an empty document would
     // be refused by libvirt with its own clear message.
     quick_xml::se::to_string(doc).unwrap_or_default()
@@ -248,15 +263,6 @@ mod tests {
         assert!(
             xml.contains("<path>/tmp/a&lt;b&gt;&amp;'\"</path>"),
             "{xml}"
-        );
-    }
-
-    #[test]
-    fn domain_snapshot_golden() {
-        assert_eq!(
-            domain_snapshot("s1", "vmd snapshot of a<b"),
-            "<domainsnapshot><name>s1</name><description>vmd snapshot of a&lt;b</description>\
-             </domainsnapshot>"
         );
     }
 
@@ -295,15 +301,6 @@ mod tests {
         let view = volume_view(doc).unwrap();
         assert_eq!(view.format.as_deref(), Some("qcow2"));
         assert_eq!(view.backing.as_deref(), Some("/etc/hosts"));
-    }
-
-    #[test]
-    fn snapshot_state_reads_the_top_level_state() {
-        let doc = "<domainsnapshot><name>s1</name><state>shutoff</state>\
-                   <memory snapshot='no'/><domain type='qemu'><name>d</name></domain>\
-                   </domainsnapshot>";
-        assert_eq!(snapshot_state(doc).as_deref(), Some("shutoff"));
-        assert_eq!(snapshot_state("<domainsnapshot/>"), None);
     }
 
     #[test]

@@ -1,19 +1,26 @@
-//! Renders a VMD's libvirt domain XML from a minijinja template: the built-in
-//! `templates/domain.xml` or the user's `--template FILE`.
+//! Renders a domain's libvirt XML from a minijinja template: the built-in
+//! `templates/domain.xml` or the user's `--template FILE`, with a [`DomainSpec`] as the
+//! context.
 //!
-//! Owns the template context ([`DomainSpec`]), XML escaping of every value, the
-//! well-formedness check of the result, and the naming schemes that reach libvirt (domain
-//! names, disk serials). It must not talk to libvirt, read files, or build XML with
-//! `format!`: values reach the document only through the escaping formatter.
+//! Owns XML escaping of every value, the template's filters (`disk_xml`: a disk element from
+//! the one disk writer, [`super::disk`]; `sd_name`: a unit's target name) and the
+//! well-formedness check of the result. It must not talk to libvirt, read files, or build
+//! XML with `format!`: values reach the document only through the escaping formatter or
+//! the typed disk writer.
 
+use minijinja::value::ViaDeserialize;
 use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+
+use super::{escape, is_xml_char, Unwritable};
+use crate::host::{DiskSpec, DomainDefinition, DomainSpec};
 
 /// The built-in domain template.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/domain.xml");
+
+/// How errors name the built-in template.
+pub const DEFAULT_TEMPLATE_NAME: &str = "templates/domain.xml";
 
 /// The name errors give a template passed to [`render`].
 #[cfg(test)]
@@ -26,68 +33,6 @@ const XML: AutoEscape = AutoEscape::Custom("xml");
 /// Instructions one render may run. The default template needs a few hundred per disk;
 /// this stops a template's runaway nested loops within milliseconds.
 const FUEL: u64 = 1_000_000;
-
-/// Everything a domain template may use. Field names are the template's variable names,
-/// so renaming one breaks users' templates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DomainSpec {
-    /// The libvirt domain name, from [`domain_name`].
-    pub name: String,
-    /// The libvirt domain UUID.
-    pub uuid: String,
-    /// The VMD id, written into the domain's `<metadata>` so vmd can recognise its own.
-    pub vmd_id: String,
-    /// The VMD name, also in `<metadata>`.
-    pub vmd_name: String,
-    /// The libvirt domain type: `kvm`, `qemu` (TCG), or `test` for libvirt's test driver.
-    pub virt_type: String,
-    /// Virtual CPUs.
-    pub vcpus: u32,
-    /// Guest memory in MiB.
-    pub memory_mib: u64,
-    /// `bios` or `efi`.
-    pub firmware: String,
-    /// Disks on the virtio-scsi controller.
-    pub disks: Vec<DiskSpec>,
-    /// Network interfaces, in guest order.
-    pub nics: Vec<NicSpec>,
-    /// The file the serial console is logged to.
-    pub console_log: String,
-}
-
-/// One disk of a [`DomainSpec`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DiskSpec {
-    /// The libvirt storage pool holding the volume.
-    pub pool: String,
-    /// The volume's name in its pool: the default template names disks by pool and volume
-    /// (`<disk type='volume'>`), so that libvirt resolves them on the host, whatever the
-    /// pool's kind.
-    pub volume: String,
-    /// The volume's path as the host reported it, for templates that want it.
-    pub path: String,
-    /// The image format given to QEMU explicitly: `qcow2` or `raw`.
-    pub format: String,
-    /// The serial the guest sees, from [`disk_serial`].
-    pub serial: String,
-    /// The SCSI LUN, from the OVF `AddressOnParent`.
-    pub unit: u32,
-    /// Whether the guest boots from this disk.
-    pub boot: bool,
-    /// Whether the guest sees the disk read-only.
-    pub readonly: bool,
-}
-
-/// One network interface of a [`DomainSpec`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NicSpec {
-    /// User-mode networking, for hosts without a libvirt network.
-    pub user: bool,
-    /// The libvirt network; required unless `user`.
-    pub network: Option<String>,
-    /// The guest NIC model, e.g. `virtio` or `e1000`.
-    pub model: String,
-}
 
 /// Why a domain could not be rendered. A template may be any file the user names (with
 /// delegated privileges, one they cannot read), so errors give the position and the kind of
@@ -134,6 +79,14 @@ fn at(line: Option<usize>, column: Option<usize>) -> String {
     }
 }
 
+/// Renders a definition: with the user's template when it names one, else the built-in.
+pub fn render_definition(def: &DomainDefinition) -> Result<String, RenderError> {
+    match &def.template {
+        Some(t) => render_named(&t.name, &t.text, &def.spec),
+        None => render_named(DEFAULT_TEMPLATE_NAME, DEFAULT_TEMPLATE, &def.spec),
+    }
+}
+
 /// Renders `template` for `spec`; errors call the template "domain template".
 #[cfg(test)]
 pub fn render(template: &str, spec: &DomainSpec) -> Result<String, RenderError> {
@@ -169,30 +122,6 @@ pub fn render_named(name: &str, template: &str, spec: &DomainSpec) -> Result<Str
     Ok(xml)
 }
 
-/// The serial the guest sees for disk `disk_id` of VMD `vmd_id`: `vmd-` and the first 16
-/// hex digits of SHA-256(vmd id bytes ‖ disk id). Stable across deploys, 20 characters
-/// of `[a-z0-9-]` (QEMU's scsi-hd limit; libvirt mangles spaces).
-pub fn disk_serial(vmd_id: &uuid::Uuid, disk_id: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // The UUID is a fixed 16 bytes, so the concatenation cannot be ambiguous.
-    let digest = Sha256::new()
-        .chain_update(vmd_id.as_bytes())
-        .chain_update(disk_id.as_bytes())
-        .finalize();
-    let mut serial = String::with_capacity(20);
-    serial.push_str("vmd-");
-    for byte in digest.iter().take(8) {
-        serial.push(char::from(HEX[usize::from(byte >> 4)]));
-        serial.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    serial
-}
-
-/// The libvirt domain name for a VMD: `vmd-` and its (already validated) name.
-pub fn domain_name(vmd_name: &str) -> String {
-    ["vmd-", vmd_name].concat()
-}
-
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| XML);
@@ -203,13 +132,15 @@ fn environment() -> Environment<'static> {
     env.set_keep_trailing_newline(true);
     env.set_fuel(Some(FUEL));
     env.set_debug(false);
-    env.add_filter("sd_name", sd_name);
+    env.add_filter("sd_name", super::disk::target_name);
+    env.add_filter("disk_xml", disk_xml);
     env
 }
 
 /// The formatter's messages: they describe a VMD value, never the template, so they are
 /// the only error details passed on (see [`template_problem`]).
 const NONE_VALUE: &str = "a missing value (none) cannot be written into the domain XML";
+/// The start of [`Unwritable`]'s message.
 const CONTROL_VALUE: &str = "a value contains ";
 
 /// minijinja's error in words: its kind, plus the detail only when it is one of our
@@ -225,9 +156,7 @@ fn template_problem(err: &minijinja::Error) -> String {
     }
 }
 
-/// Writes values XML-escaped. Besides `& < > " '`, tab and line breaks become character
-/// references so that attribute-value normalisation cannot turn them into spaces; the
-/// control characters XML 1.0 cannot carry at all are refused.
+/// Writes values XML-escaped ([`super::escape`]).
 fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), minijinja::Error> {
     // `|safe` and `{% autoescape %}` blocks are the template author's explicit choice.
     if state.auto_escape() != XML || value.is_safe() {
@@ -239,58 +168,25 @@ fn xml_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), m
             NONE_VALUE,
         ));
     }
-    let text = value.to_string();
-    let mut plain = 0;
-    for (i, c) in text.char_indices() {
-        let escaped = match c {
-            '&' => "&amp;",
-            '<' => "&lt;",
-            '>' => "&gt;",
-            '"' => "&quot;",
-            '\'' => "&apos;",
-            '\t' => "&#9;",
-            '\n' => "&#10;",
-            '\r' => "&#13;",
-            c if is_xml_char(c) => continue,
-            c => {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!(
-                        "{CONTROL_VALUE}U+{:04X}, which XML cannot carry",
-                        u32::from(c)
-                    ),
-                ))
-            }
-        };
-        out.write_str(&text[plain..i])?;
-        out.write_str(escaped)?;
-        plain = i + c.len_utf8();
-    }
-    out.write_str(&text[plain..])?;
+    let text = escape(&value.to_string()).map_err(unwritable)?;
+    out.write_str(&text)?;
     Ok(())
 }
 
-/// XML 1.0's `Char` production.
-fn is_xml_char(c: char) -> bool {
-    matches!(c,
-        '\t' | '\n' | '\r'
-        | '\u{20}'..='\u{D7FF}'
-        | '\u{E000}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{10FFFF}')
+/// A value XML cannot carry, as our formatter's message (passed on by [`template_problem`]).
+fn unwritable(e: Unwritable) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string())
 }
 
-/// The filter `sd_name`: a SCSI unit's target name, `sda`..`sdz`, `sdaa`, … (the
-/// kernel's scheme), so a disk keeps its name when another disk is removed.
-pub(crate) fn sd_name(unit: u32) -> String {
-    let mut letters = Vec::new();
-    let mut n = u64::from(unit) + 1;
-    while n > 0 {
-        n -= 1;
-        // `n % 26` is below 26, so the cast cannot truncate.
-        letters.push(char::from(b'a' + (n % 26) as u8));
-        n /= 26;
-    }
-    "sd".chars().chain(letters.into_iter().rev()).collect()
+/// The filter `disk_xml(indent)`: a disk of the spec as its `<disk>` element, from the
+/// same writer hot-plug uses; lines after the first are indented by `indent` spaces.
+fn disk_xml(
+    disk: ViaDeserialize<DiskSpec>,
+    indent: Option<usize>,
+) -> Result<Value, minijinja::Error> {
+    let element = super::disk::element(&disk, indent.unwrap_or(0)).map_err(unwritable)?;
+    // The writer escaped every value already.
+    Ok(Value::from_safe_string(element))
 }
 
 /// Checks that `xml` is one well-formed element, giving the byte offset of a problem.
