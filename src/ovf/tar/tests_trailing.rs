@@ -1,7 +1,6 @@
 //! SECURITY.md item 44: the zero padding after the end-of-archive marker is bounded.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -78,9 +77,7 @@ fn index_padding_over_the_cap_is_refused() {
 // SECURITY.md item 44: a terabyte of sparse padding is refused at once, not scanned.
 #[test]
 fn index_terabyte_of_padding_is_refused_without_reading_it() {
-    let started = Instant::now();
     let (result, read) = index_tail(1 << 40);
     assert!(matches!(result, Err(TarError::TrailingTooLong { .. })));
     assert!(read < 64 << 10, "read {read} bytes");
-    assert!(started.elapsed() < Duration::from_secs(1));
 }
