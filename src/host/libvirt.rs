@@ -401,6 +401,10 @@ impl Host for LibvirtHost {
         self.snapshot_drop_unrecorded_impl(uuid, name)
     }
 
+    fn snapshot_forget(&self, uuid: &Uuid, name: &str) -> Result<(), HostError> {
+        self.snapshot_forget_impl(uuid, name)
+    }
+
     fn attach_disk(&self, uuid: &Uuid, disk: &DiskSpec, live: bool) -> Result<(), HostError> {
         self.change_device_impl(uuid, &disk_element(disk)?, live, false)
     }

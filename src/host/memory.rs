@@ -3,7 +3,7 @@
 //! order, and any call can be made to fail on its nth use. It is never the proof that a
 //! feature works: the integration tests drive the real libvirtd for that.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Mutex;
@@ -36,6 +36,8 @@ struct MemoryDomain {
     state: DomainState,
     /// By name, with the record `snapshot_create` returned.
     snapshots: BTreeMap<String, SavedSnapshot>,
+    /// The snapshots libvirt would still hold metadata for (not yet forgotten).
+    metadata: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +87,20 @@ impl MemoryHost {
             .entry(pool.to_string())
             .or_default()
             .insert(name.to_string(), volume);
+    }
+
+    /// A domain's snapshots: those in its disks, and those libvirt still holds metadata for.
+    pub fn snapshots(&self, uuid: &Uuid) -> (Vec<String>, Vec<String>) {
+        self.lock()
+            .domains
+            .get(uuid)
+            .map(|d| {
+                (
+                    d.snapshots.keys().cloned().collect(),
+                    d.metadata.iter().cloned().collect(),
+                )
+            })
+            .unwrap_or_default()
     }
 
     /// The UUIDs of the defined domains.
@@ -369,10 +385,10 @@ impl Host for MemoryHost {
             .domains
             .get(&uuid)
             .map_or(DomainState::Shutoff, |d| d.state);
-        let snapshots = s
+        let (snapshots, metadata) = s
             .domains
             .get(&uuid)
-            .map(|d| d.snapshots.clone())
+            .map(|d| (d.snapshots.clone(), d.metadata.clone()))
             .unwrap_or_default();
         s.domains.insert(
             uuid,
@@ -380,6 +396,7 @@ impl Host for MemoryHost {
                 name: doc.name.clone(),
                 state,
                 snapshots,
+                metadata,
             },
         );
         Ok(())
@@ -432,6 +449,7 @@ impl Host for MemoryHost {
         let saved =
             SavedSnapshot::from_record(super::xml::snapshot::full_description(spec.name, state));
         d.snapshots.insert(spec.name.to_string(), saved.clone());
+        d.metadata.insert(spec.name.to_string());
         Ok(saved)
     }
 
@@ -451,8 +469,20 @@ impl Host for MemoryHost {
 
     fn snapshot_drop_unrecorded(&self, uuid: &Uuid, name: &str) -> Result<bool, HostError> {
         let mut s = self.enter("snapshot_drop_unrecorded", name)?;
-        let _ = domain_mut(&mut s, "snapshot_drop_unrecorded", uuid)?;
-        Ok(false)
+        let d = domain_mut(&mut s, "snapshot_drop_unrecorded", uuid)?;
+        if !d.metadata.remove(name) {
+            return Ok(false);
+        }
+        d.snapshots.remove(name);
+        Ok(true)
+    }
+
+    fn snapshot_forget(&self, uuid: &Uuid, name: &str) -> Result<(), HostError> {
+        let mut s = self.enter("snapshot_forget", name)?;
+        domain_mut(&mut s, "snapshot_forget", uuid)?
+            .metadata
+            .remove(name);
+        Ok(())
     }
 
     fn snapshot_delete(&self, uuid: &Uuid, saved: &SavedSnapshot) -> Result<(), HostError> {

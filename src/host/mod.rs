@@ -308,10 +308,11 @@ pub trait Host {
     /// Resumes a paused domain (`virDomainResume`).
     fn resume_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
 
-    /// Takes an internal snapshot `spec` of the running domain (`virDomainSnapshotCreateXML`),
-    /// returns the host's full description of it (`virDomainSnapshotGetXMLDesc`) for vmd to
-    /// keep, and drops libvirt's metadata for it (`virDomainSnapshotDelete` with
-    /// `METADATA_ONLY`): vmd's catalog keeps the snapshot.
+    /// Takes an internal snapshot `spec` of the domain, running or off
+    /// (`virDomainSnapshotCreateXML`), and returns the host's full description of it
+    /// (`virDomainSnapshotGetXMLDesc`) for vmd to keep. libvirt keeps its metadata until
+    /// [`Host::snapshot_forget`], so a snapshot vmd fails to record can still be found and
+    /// removed by [`Host::snapshot_drop_unrecorded`].
     fn snapshot_create(
         &self,
         uuid: &uuid::Uuid,
@@ -328,6 +329,11 @@ pub trait Host {
     /// libvirt finished, vmd never heard back). Returns whether there was one
     /// (`virDomainSnapshotLookupByName`, `virDomainSnapshotDelete`).
     fn snapshot_drop_unrecorded(&self, uuid: &uuid::Uuid, name: &str) -> Result<bool, HostError>;
+
+    /// Drops libvirt's metadata of snapshot `name`, once vmd's catalog records it; the
+    /// snapshot stays in the disks (`virDomainSnapshotDelete` with `METADATA_ONLY`). No such
+    /// metadata is not an error.
+    fn snapshot_forget(&self, uuid: &uuid::Uuid, name: &str) -> Result<(), HostError>;
 
     /// Deletes a snapshot that vmd recorded, data included, from a running domain: the
     /// metadata is redefined, then `virDomainSnapshotDelete` removes the snapshot.

@@ -1,10 +1,12 @@
 //! Domain snapshots over libvirt's snapshot API, with vmd's catalog as their only record.
 //!
-//! libvirt's own snapshot metadata lives only as long as one call: vmd takes the snapshot,
-//! keeps libvirt's full description of it, and drops the metadata; to revert or delete, it
-//! redefines the metadata from that description for the length of the operation. So libvirt
-//! never holds snapshot state that vmd's catalog does not, and undefining a domain never
-//! trips over snapshots. These functions must leave no metadata behind, also when they fail.
+//! libvirt's own snapshot metadata lives only until vmd's catalog holds the snapshot: vmd
+//! takes the snapshot, keeps libvirt's full description of it, records it, and then drops the
+//! metadata (`snapshot_forget`); to revert or delete, it redefines the metadata from that
+//! description for the length of the operation. So a snapshot that vmd never recorded (it was
+//! killed, the connection dropped) is still known to libvirt and a retry can remove it whole
+//! (`snapshot_drop_unrecorded`), and libvirt otherwise holds no snapshot state that vmd's
+//! catalog does not. Revert and delete leave no metadata behind, also when they fail.
 
 use uuid::Uuid;
 use virt::domain_snapshot::DomainSnapshot;
@@ -14,9 +16,7 @@ use super::libvirt::{call_error, LibvirtHost};
 use super::{HostError, HostErrorKind};
 
 impl LibvirtHost {
-    /// `virDomainSnapshotCreateXML` (no flags: for a running domain, an internal snapshot of
-    /// disks and memory), `virDomainSnapshotGetXMLDesc`, then `virDomainSnapshotDelete` with
-    /// `VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY`.
+    /// `virDomainSnapshotLookupByName`, then `virDomainSnapshotDelete` (data and metadata).
     pub(super) fn snapshot_drop_unrecorded_impl(
         &self,
         uuid: &Uuid,
@@ -39,6 +39,10 @@ impl LibvirtHost {
         Ok(true)
     }
 
+    /// `virDomainSnapshotCreateXML` (no flags: for a running domain, an internal snapshot of
+    /// disks and memory; for a domain that is off, of the disks, made by libvirt with
+    /// qemu-img), then `virDomainSnapshotGetXMLDesc`. The metadata stays until
+    /// [`Self::snapshot_forget_impl`].
     pub(super) fn snapshot_create_impl(&self, uuid: &Uuid, xml: &str) -> Result<String, HostError> {
         let dom = self.lookup_domain(uuid)?;
         let snap = dom
@@ -55,13 +59,26 @@ impl LibvirtHost {
                 return Err(err);
             }
         };
-        if let Err(e) = snap.delete(sys::VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) {
-            let err = call_error("virDomainSnapshotDelete", object, e);
-            // The caller will not record a snapshot whose creation failed: remove it whole.
-            let _ = snap.delete(0);
-            return Err(err);
-        }
         Ok(full)
+    }
+
+    /// `virDomainSnapshotLookupByName`, then `virDomainSnapshotDelete` with
+    /// `VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY`: the snapshot stays in the disks.
+    pub(super) fn snapshot_forget_impl(&self, uuid: &Uuid, name: &str) -> Result<(), HostError> {
+        let dom = self.lookup_domain(uuid)?;
+        let snap = match virt::domain::Domain::lookup_snapshot_by_name(&dom, name, 0) {
+            Ok(snap) => snap,
+            Err(e) => {
+                let err = call_error("virDomainSnapshotLookupByName", uuid.to_string(), e);
+                if err.kind() == HostErrorKind::NotFound {
+                    return Ok(());
+                }
+                return Err(err);
+            }
+        };
+        let object = snapshot_object(&snap, uuid);
+        snap.delete(sys::VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+            .map_err(|e| call_error("virDomainSnapshotDelete", object, e))
     }
 
     /// `virDomainSnapshotCreateXML` with `VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`,

@@ -308,6 +308,40 @@ async fn snapshot_running_instance_record_round_trips_to_revert_and_delete() {
     assert!(lab.catalog().get("i").unwrap().snapshots.is_empty());
 }
 
+#[tokio::test]
+async fn snapshot_recorded_drops_libvirt_metadata_and_a_retry_replaces_an_unrecorded_one() {
+    let lab = Lab::new("snapshot-retry");
+    let inst = lab.record("i", Kind::Instance, State::Deployed, 1);
+    let uuid = inst.id.uuid();
+    lab.host.define_domain(&definition("vmd-i", &uuid)).unwrap();
+    lab.host.start_domain(&uuid).unwrap();
+    // What a vmd killed between libvirt's snapshot and its catalog write leaves behind.
+    let spec = crate::host::SnapshotSpec {
+        name: "s1",
+        description: "interrupted",
+    };
+    lab.host.snapshot_create(&uuid, &spec).unwrap();
+
+    lab.manager
+        .snapshot("i", Some("s1".to_string()), true)
+        .await
+        .unwrap();
+
+    let log = lab.host.log();
+    let at = |call: &str| log.iter().rposition(|l| l.starts_with(call)).unwrap();
+    assert!(
+        at("snapshot_drop_unrecorded") < at("snapshot_create"),
+        "{log:?}"
+    );
+    assert!(at("snapshot_create") < at("snapshot_forget"), "{log:?}");
+    assert_eq!(
+        lab.host.snapshots(&uuid),
+        (vec!["s1".to_string()], vec![]),
+        "one s1 in the disks, no metadata left in libvirt"
+    );
+    assert_eq!(lab.catalog().get("i").unwrap().snapshots.len(), 1);
+}
+
 /// A bare domain definition: the memory host keeps only its name and UUID.
 fn definition(name: &str, uuid: &uuid::Uuid) -> DomainDefinition {
     DomainDefinition {

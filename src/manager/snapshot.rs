@@ -2,9 +2,11 @@
 //! memory too. They are qcow2 internal snapshots, so backing chains never grow.
 //!
 //! A running domain is snapshotted through libvirt (QEMU pauses the guest while it saves the
-//! disks' state and its memory); vmd records libvirt's description and drops libvirt's own
-//! metadata, so the domain can be undefined and redefined freely. A domain that is off (or
-//! not defined) is snapshotted disk by disk with `qemu-img`, which is atomic as nothing runs.
+//! disks' state and its memory); vmd records libvirt's description, then drops libvirt's own
+//! metadata, so the domain can be undefined and redefined freely (and a snapshot vmd was
+//! killed before recording is still libvirt's to find and remove on a retry). A domain that
+//! is off is snapshotted disk by disk with `qemu-img` where vmd reaches the volumes (atomic,
+//! as nothing runs), else by libvirt on its host in the same way as a running one.
 
 use serde::Serialize;
 
@@ -161,7 +163,8 @@ impl StorageManager {
                     description: &description,
                 };
                 // A snapshot of this name that libvirt finished but vmd never recorded (the
-                // connection dropped, vmd was killed) is not the user's: replace it.
+                // connection dropped, vmd was killed before its catalog write) still has
+                // libvirt's metadata and is not the user's: it is removed, data included.
                 host.snapshot_drop_unrecorded(&vmd.id.uuid(), &snap)?;
                 Some(host.snapshot_create(&vmd.id.uuid(), &spec)?)
             } else {
@@ -192,8 +195,9 @@ impl StorageManager {
             if let Err(e) = committed {
                 // Not recorded, so not taken: remove it from the disks again.
                 match &saved {
-                    Some(saved) => {
-                        let _ = host.snapshot_delete(&vmd.id.uuid(), saved);
+                    Some(_) => {
+                        // libvirt still holds its metadata: removes the snapshot whole.
+                        let _ = host.snapshot_drop_unrecorded(&vmd.id.uuid(), &record.name);
                     }
                     None => {
                         let paths: Vec<_> = vmd
@@ -205,6 +209,11 @@ impl StorageManager {
                     }
                 }
                 return Err(e);
+            }
+            if saved.is_some() {
+                // Recorded: libvirt's metadata is no longer needed. Should dropping it fail,
+                // it only lingers until the domain is undefined (which drops it too).
+                let _ = host.snapshot_forget(&vmd.id.uuid(), &info.name);
             }
             Ok(info)
         })

@@ -1,7 +1,6 @@
 //! Hostile descriptors (SECURITY.md §1.4 and checklist items 4, 16, 17): each is refused
 //! with a message naming the problem, quickly, or carried through as inert data.
 
-
 use super::*;
 
 #[test]
