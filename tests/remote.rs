@@ -357,6 +357,13 @@ fn lifecycle_on_second_host_clones_deploys_snapshots_redeploys_captures_and_dele
     );
     let domains = run(Command::new("virsh").args(["-c", &r.pool.uri, "list", "--all", "--name"]));
     assert!(domains.contains(&format!("vmd-{c}")), "{domains}");
+    let out = r.vmd(&["console", &c], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!("vmd: {c} is not running: start it with `vmd start {c} --console`")
+    );
 
     // 3. a snapshot brings the count back.
     r.ok(&["snapshot", &c, "s1"]);
