@@ -59,6 +59,8 @@ impl Drop for RemotePool {
             }
             let _ = p.destroy();
         }
+        // A transient pool leaves its (empty) directory behind on the host.
+        let _ = std::fs::remove_dir(self.real_path(&self.path));
     }
 }
 
