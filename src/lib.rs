@@ -80,7 +80,7 @@ pub mod ovf;
 pub mod vmd;
 
 pub use manager::{
-    AddDeviceRequest, AttachedDevice, CloneRequest, Config, CreateRequest, DeployRequest,
+    AddDeviceRequest, AttachedDevice, CloneRequest, Config, Console, CreateRequest, DeployRequest,
     DoctorReport, Error, ErrorKind, ImportOutcome, ImportPlan, ImportRequest, NoProgress,
     Placement, PlannedDisk, PlannedSource, Problem, ProblemKind, Progress, SnapshotInfo, Status,
     StopOptions, StorageManager, UndeployRequest, VerifyReport, VmdSummary, FAULT_STEPS,

@@ -1,14 +1,17 @@
 //! vmd against the second libvirt host (`scripts/second-host`, `qemu+tcp://`), whose
 //! `/var/lib/libvirt` is not this namespace's: import writes every disk through libvirt's
 //! upload stream (the pool's files are not vmd's files here), every volume lands in the
-//! second host's filesystem and none in this one's, and a linked clone deployed there boots.
+//! second host's filesystem and none in this one's, and the whole life cycle runs there,
+//! its guests' boots read from their serial consoles through libvirt (`vmd start
+//! --console`), never from a file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on failure by design
 
 mod common;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::remote::RemotePool;
@@ -16,25 +19,38 @@ use common::{run, tiny_ova, Scratch};
 use vmd::host::libvirt::LibvirtHost;
 use vmd::host::Host;
 
+/// How long one boot of the test appliance may take under TCG.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(240);
+
 /// A state directory of its own and a pool on the second host.
 struct Remote {
     pool: RemotePool,
     scratch: Scratch,
-    /// Under /tmp, which both hosts of this machine see: the domain's console log is
-    /// written by the second host's virtlogd at the path vmd names (see `boots`).
+    /// Under this namespace's /var/lib/libvirt/images, which the second host does not see
+    /// (it has its own), as a state directory on another machine would be.
     state: PathBuf,
+    /// Makes VMD (and so domain) names unique on the second host, which other test runs
+    /// share.
+    tag: String,
 }
 
 impl Remote {
     fn new(tag: &str) -> Self {
         let pool = RemotePool::new(tag);
         let scratch = Scratch::new(tag);
-        let state = std::env::temp_dir().join(format!("vmd-remote-{}", pool.name));
+        let state = scratch.path().join("state");
+        let tag = format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         Self {
             pool,
             scratch,
             state,
+            tag,
         }
+    }
+
+    /// A VMD name unique to this run.
+    fn name(&self, short: &str) -> String {
+        format!("{}-{short}", self.tag)
     }
 
     fn vmd(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -89,27 +105,17 @@ impl Remote {
 
 impl Drop for Remote {
     fn drop(&mut self) {
-        // A test that failed half-way may leave its guest defined on the second host.
-        let _ = Command::new(env!("CARGO_BIN_EXE_vmd"))
-            .env("VMD_STATE_DIR", &self.state)
-            .env("VMD_CONNECT", &self.pool.uri)
-            .args(["undeploy", "--force", "rem-c1"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
-
-/// The serial console lines `VMD-GUEST disk=<serial> boots=<n>` of a guest that ran to the
-/// end, from the console log vmd named.
-fn boots(console: &Path, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(console).unwrap_or_default();
-        if text.contains("VMD-GUEST done") {
-            return text;
+        // A test that failed half-way may leave guests defined and volumes on the second
+        // host: delete what the catalog holds, clones before their masters.
+        for _ in 0..2 {
+            let list = self.vmd(&["list", "--json"], &[]);
+            let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
+            for v in list.as_array().into_iter().flatten() {
+                if let Some(name) = v["name"].as_str() {
+                    let _ = self.vmd(&["delete", "--force", name], &[]);
+                }
+            }
         }
-        assert!(start.elapsed() < timeout, "guest did not finish:\n{text}");
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -171,30 +177,6 @@ fn import_into_second_host_failing_midway_leaves_nothing_on_either_host() {
 }
 
 #[test]
-fn linked_clone_on_second_host_deploys_and_boots_there() {
-    let r = Remote::new("rem-boot");
-    r.ok(&["import", tiny_ova().to_str().unwrap(), "--name", "rem-m"]);
-    r.ok(&["clone", "rem-m", "rem-c1"]);
-
-    r.ok(&["deploy", "rem-c1", "--start"]);
-
-    let shown = r.json(&["show", "rem-c1"]);
-    let console = shown["deployment"]["console_log"].as_str().unwrap();
-    let text = boots(Path::new(console), Duration::from_secs(120));
-    let data_serial = shown["disks"][1]["serial"].as_str().unwrap();
-    assert!(
-        text.contains(&format!("VMD-GUEST disk={data_serial} boots=1")),
-        "{text}"
-    );
-    let domains = run(Command::new("virsh").args(["-c", &r.pool.uri, "list", "--all", "--name"]));
-    assert!(domains.contains("vmd-rem-c1"), "{domains}");
-    r.ok(&["undeploy", "rem-c1", "--force"]);
-    r.ok(&["delete", "rem-c1"]);
-    r.ok(&["delete", "rem-m"]);
-    assert!(r.volumes().is_empty(), "{:?}", r.volumes());
-}
-
-#[test]
 fn host_check_on_second_host_reports_its_pool_reached_by_streams() {
     let r = Remote::new("rem-check");
 
@@ -226,88 +208,177 @@ impl Remote {
             )
             .unwrap();
     }
-}
 
-#[test]
-fn full_clone_and_capture_on_second_host_are_copied_there_with_the_same_content() {
-    let r = Remote::new("rem-copy");
-    let m = r.json(&["import", tiny_ova().to_str().unwrap(), "--name", "rem-m"]);
-    r.ok(&["clone", "rem-m", "rem-c3"]);
-    r.ok(&["deploy", "rem-c3"]);
-
-    let full = r.json(&["clone", "rem-m", "rem-full", "--full"]);
-    r.ok(&["undeploy", "rem-c3", "--force", "--as-master", "rem-m2"]);
-    let m2 = r.json(&["show", "rem-m2"]);
-
-    for (copy, what) in [(&full, "full clone"), (&m2, "captured master")] {
-        let (a, b) = (r.scratch.path().join("a"), r.scratch.path().join("b"));
-        r.download(m["disks"][0]["volume"].as_str().unwrap(), &a);
-        r.download(copy["disks"][0]["volume"].as_str().unwrap(), &b);
-        let path = copy["disks"][0]["path"].as_str().unwrap();
-        assert!(path.starts_with(&r.pool.path), "{what}: {path}");
-        assert!(copy["disks"][0]["backing"].is_null(), "{what}: {copy}");
-        run(Command::new("qemu-img")
+    /// Whether two volumes of the pool hold the same guest-visible content.
+    fn same_content(&self, a: &str, b: &str) -> bool {
+        let (fa, fb) = (self.scratch.path().join("a"), self.scratch.path().join("b"));
+        self.download(a, &fa);
+        self.download(b, &fb);
+        Command::new("qemu-img")
             .args(["compare", "-q", "-f", "qcow2", "-F", "qcow2"])
-            .arg(&a)
-            .arg(&b));
+            .arg(&fa)
+            .arg(&fb)
+            .status()
+            .unwrap()
+            .success()
     }
-}
 
-impl Remote {
-    /// Waits until `name` has powered itself off and returns the boot count its data disk
-    /// reported on that boot's console.
-    fn wait_boots(&self, name: &str) -> u64 {
+    /// Runs `vmd <args>` whose stdout is a guest's serial console (`start --console`,
+    /// `deploy --start --console`) until the guest powers off, and returns the boot count
+    /// its data disk reported there.
+    fn console_boots(&self, args: &[&str], name: &str) -> u64 {
+        let serial = self.json(&["show", name])["disks"][1]["serial"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vmd"))
+            .env("VMD_STATE_DIR", &self.state)
+            .env("VMD_CONNECT", &self.pool.uri)
+            .env("VMD_VIRT_TYPE", "qemu")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            stdout.read_to_end(&mut bytes).map(|_| bytes)
+        });
         let start = Instant::now();
-        while self.json(&["show", name])["state"] == "running" {
-            assert!(
-                start.elapsed() < Duration::from_secs(180),
-                "{name} still runs"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        let shown = self.json(&["show", name]);
-        let log = shown["deployment"]["console_log"].as_str().unwrap();
-        let console = std::fs::read_to_string(log).unwrap_or_default();
-        let prefix = format!(
-            "VMD-GUEST disk={} boots=",
-            shown["disks"][1]["serial"].as_str().unwrap()
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > GUEST_TIMEOUT {
+                let _ = child.kill();
+                panic!("vmd {args:?} still follows the console after {GUEST_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let console = String::from_utf8_lossy(&reader.join().unwrap().unwrap()).into_owned();
+        let mut err = String::new();
+        child.stderr.unwrap().read_to_string(&mut err).unwrap();
+        assert!(status.success(), "vmd {args:?}: {status}: {err}\n{console}");
+        assert!(
+            console.lines().any(|l| l.trim() == "VMD-GUEST done"),
+            "{name} did not finish; console:\n{console}"
         );
+        let prefix = format!("VMD-GUEST disk={serial} boots=");
         console
             .lines()
             .find_map(|l| l.trim().strip_prefix(&prefix)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no boots line; console:\n{console}"))
+            .unwrap_or_else(|| panic!("no boots line for {serial}; console:\n{console}"))
     }
 
-    fn start_and_count(&self, name: &str) -> u64 {
-        self.ok(&["start", name]);
-        self.wait_boots(name)
+    /// Every volume of the VMDs in the catalog, as `show --json` gives their disks.
+    fn catalog_disks(&self) -> Vec<serde_json::Value> {
+        let list = self.json(&["list"]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|v| {
+                let shown = self.json(&["show", v["name"].as_str().unwrap()]);
+                shown["disks"].as_array().unwrap().clone()
+            })
+            .collect()
+    }
+}
+
+/// The names of the volumes in every pool of this namespace's host (`qemu:///system`).
+fn first_host_volumes() -> Vec<String> {
+    let c = common::remote::connect("qemu:///system");
+    let mut names = Vec::new();
+    for p in c.list_all_storage_pools(0).unwrap() {
+        if p.is_active().unwrap_or(false) {
+            let _ = p.refresh(0);
+            names.extend(p.list_volumes().unwrap_or_default());
+        }
+    }
+    names
+}
+
+/// Every disk vmd recorded is a volume of the second host's pool, its file in the second
+/// host's filesystem (under `scripts/second-host`'s directory), and nothing of it is on
+/// the first host: no file at the path the second host reports, no volume in any pool.
+fn assert_on_second_host_only(r: &Remote, disks: &[serde_json::Value]) {
+    let there = r.volumes();
+    let here = first_host_volumes();
+    for d in disks {
+        let volume = d["volume"].as_str().unwrap();
+        let path = d["path"].as_str().unwrap();
+        assert_eq!(d["pool"], r.pool.name.as_str(), "{d}");
+        assert!(
+            there.iter().any(|v| v == volume),
+            "{volume} not in {there:?}"
+        );
+        assert!(path.starts_with(&r.pool.path), "{path}");
+        assert!(
+            r.pool.real_path(path).is_file(),
+            "{path} not on the second host"
+        );
+        assert!(!Path::new(path).exists(), "{path} exists in this namespace");
+        assert!(
+            !here.iter().any(|v| v == volume),
+            "{volume} on the first host"
+        );
     }
 }
 
 #[test]
-fn snapshot_revert_undeploy_redeploy_on_second_host_keep_the_guest_count() {
-    let r = Remote::new("rem-snap");
-    r.ok(&["import", tiny_ova().to_str().unwrap(), "--name", "rem-m"]);
-    r.ok(&["clone", "rem-m", "rem-c4"]);
-    r.ok(&["deploy", "rem-c4"]);
-    assert_eq!(r.start_and_count("rem-c4"), 1);
+fn lifecycle_on_second_host_clones_deploys_snapshots_redeploys_captures_and_deletes() {
+    let r = Remote::new("rem-life");
+    let (m, c, f, m2, c2) = (
+        r.name("m"),
+        r.name("c"),
+        r.name("f"),
+        r.name("m2"),
+        r.name("c2"),
+    );
 
-    r.ok(&["snapshot", "rem-c4", "s1"]);
-    assert_eq!(r.start_and_count("rem-c4"), 2);
-    r.ok(&["revert", "rem-c4", "s1"]);
-    assert_eq!(r.start_and_count("rem-c4"), 2, "back to s1, then one boot");
-    r.ok(&["undeploy", "rem-c4"]);
-    r.ok(&["redeploy", "rem-c4", "--start"]);
-    assert_eq!(r.wait_boots("rem-c4"), 3);
-    r.ok(&["snapshots", "rem-c4", "--delete", "s1"]);
+    // 1. import; a linked and a full clone; every volume on the second host only.
+    let master = r.json(&["import", tiny_ova().to_str().unwrap(), "--name", &m]);
+    let linked = r.json(&["clone", &m, &c]);
+    let full = r.json(&["clone", &m, &f, "--full"]);
+    assert!(linked["disks"][0]["backing"].is_string(), "{linked}");
+    assert!(full["disks"][0]["backing"].is_null(), "{full}");
+    let os = |v: &serde_json::Value| v["disks"][0]["volume"].as_str().unwrap().to_string();
+    assert!(r.same_content(&os(&master), &os(&full)), "full copy");
 
-    assert!(r
-        .json(&["snapshots", "rem-c4"])
-        .as_array()
-        .unwrap()
-        .is_empty());
-    r.ok(&["undeploy", "rem-c4"]);
-    let out = r.vmd(&["snapshot", "rem-c4", "s2"], &[]);
+    // 2. deploy and boot on the console; the guest counts its boots on its data disk.
+    assert_eq!(
+        r.console_boots(&["deploy", &c, "--start", "--console"], &c),
+        1
+    );
+    let shown = r.json(&["show", &c]);
+    assert!(
+        shown["deployment"].get("console_log").is_none(),
+        "no log file on a remote host: {shown}"
+    );
+    let domains = run(Command::new("virsh").args(["-c", &r.pool.uri, "list", "--all", "--name"]));
+    assert!(domains.contains(&format!("vmd-{c}")), "{domains}");
+    let out = r.vmd(&["console", &c], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!("vmd: {c} is not running: start it with `vmd start {c} --console`")
+    );
+
+    // 3. a snapshot brings the count back.
+    r.ok(&["snapshot", &c, "s1"]);
+    assert_eq!(r.console_boots(&["start", &c, "--console"], &c), 2);
+    r.ok(&["revert", &c, "s1"]);
+    assert_eq!(
+        r.console_boots(&["start", &c, "--console"], &c),
+        2,
+        "back to s1, then one boot"
+    );
+
+    // 4. undeploy keeps the disks; a stopped instance without a domain cannot be
+    // snapshotted on a pool reached only through libvirt; redeploy carries on.
+    r.ok(&["undeploy", &c]);
+    let out = r.vmd(&["snapshot", &c, "s2"], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -316,8 +387,59 @@ fn snapshot_revert_undeploy_redeploy_on_second_host_keep_the_guest_count() {
             "a snapshot of a stopped instance is not available for pool {} (dir)",
             r.pool.name
         )),
-        "an instance without a domain on a remote pool: {err}"
+        "{err}"
     );
+    r.ok(&["redeploy", &c]);
+    assert_eq!(r.console_boots(&["start", &c, "--console"], &c), 3);
+    r.ok(&["snapshots", &c, "--delete", "s1"]);
+    assert!(r.json(&["snapshots", &c]).as_array().unwrap().is_empty());
+
+    // 5. capture as a master, copied on the host; its clone carries the count on; the full
+    // clone is isolated from it.
+    r.ok(&["undeploy", &c, "--as-master", &m2]);
+    let captured = r.json(&["show", &m2]);
+    assert!(captured["disks"][0]["backing"].is_null(), "{captured}");
+    assert!(
+        r.same_content(&os(&master), &os(&captured)),
+        "captured OS disk"
+    );
+    r.ok(&["clone", &m2, &c2]);
+    assert_eq!(
+        r.console_boots(&["deploy", &c2, "--start", "--console"], &c2),
+        4,
+        "continues from c's count"
+    );
+    assert_eq!(
+        r.console_boots(&["deploy", &f, "--start", "--console"], &f),
+        1,
+        "the full clone is isolated"
+    );
+    let disks = r.catalog_disks();
+    assert_eq!(disks.len(), 10, "five VMDs of two disks");
+    assert_on_second_host_only(&r, &disks);
+
+    // 6. delete leaves nothing on either host.
+    for name in [&c2, &m2, &c, &f, &m] {
+        r.ok(&["delete", name, "--force"]);
+    }
+    assert!(r.volumes().is_empty(), "{:?}", r.volumes());
+    let dir = r.pool.real_path(&r.pool.path);
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "{} holds {left:?}", dir.display());
+    let here = first_host_volumes();
+    for d in &disks {
+        let volume = d["volume"].as_str().unwrap();
+        assert!(
+            !here.iter().any(|v| v == volume),
+            "{volume} on the first host"
+        );
+    }
+    let domains = run(Command::new("virsh").args(["-c", &r.pool.uri, "list", "--all", "--name"]));
+    assert!(!domains.contains(&r.tag), "{domains}");
+    let domains =
+        run(Command::new("virsh").args(["-c", "qemu:///system", "list", "--all", "--name"]));
+    assert!(!domains.contains(&r.tag), "{domains}");
+    assert!(r.staging_left().is_empty(), "{:?}", r.staging_left());
 }
 
 #[test]

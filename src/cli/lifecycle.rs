@@ -111,6 +111,10 @@ pub struct DeployArgs {
     /// Start the domain once defined.
     #[arg(long)]
     start: bool,
+    /// With --start: start it paused, attach its serial console, resume it, and copy the
+    /// console to stdout until the guest stops (as `vmd start --console`).
+    #[arg(long, requires = "start")]
+    console: bool,
     /// kvm, or qemu for TCG (software emulation) [default: kvm where the host offers it].
     #[arg(long, env = "VMD_VIRT_TYPE", value_parser = ["kvm", "qemu"])]
     virt_type: Option<String>,
@@ -123,16 +127,33 @@ pub struct DeployArgs {
     template: Option<PathBuf>,
 }
 
+impl DeployArgs {
+    /// The instance to follow on its console once deployed (`--start --console`).
+    pub fn console_name(&self) -> Option<&str> {
+        self.console.then_some(self.name.as_str())
+    }
+}
+
+/// `vmd deploy`; with `--console` the domain is only defined here and started by the
+/// console (stdout is then the console's alone).
 pub async fn deploy(args: &DeployArgs, m: &StorageManager, out: &Output) -> anyhow::Result<()> {
+    if args.console && out.is_json() {
+        anyhow::bail!(vmd::Error::Request(
+            "--json cannot be combined with the console, which is what vmd prints".into()
+        ));
+    }
     let status = m
         .deploy(DeployRequest {
             name: args.name.clone(),
-            start: args.start,
+            start: args.start && !args.console,
             virt_type: args.virt_type.clone(),
             networks: args.network.iter().cloned().collect(),
             template: args.template.clone(),
         })
         .await?;
+    if args.console {
+        return Ok(());
+    }
     print_status(out, "deployed", &status)
 }
 

@@ -1,6 +1,7 @@
 //! The command line: parsing (clap), rendering (tables or one JSON document) and exit
 //! statuses. The only module that prints; it calls [`vmd::StorageManager`] and nothing below.
 
+mod console;
 mod device;
 mod doctor;
 mod host;
@@ -61,8 +62,18 @@ enum Command {
     Device(device::DeviceCommand),
     /// Define an instance's domain on the host (and --start it).
     Deploy(lifecycle::DeployArgs),
-    /// Start a deployed instance.
+    /// Start a deployed instance (--console: and follow its serial console).
     Start {
+        /// The instance.
+        name: String,
+        /// Start it paused, attach its serial console, resume it, and copy the console to
+        /// stdout until the guest stops (escaped on a terminal, raw into a pipe).
+        #[arg(long)]
+        console: bool,
+    },
+    /// Copy a running instance's serial console to stdout until the guest stops (Ctrl-C
+    /// to leave); read-only.
+    Console {
         /// The instance.
         name: String,
     },
@@ -236,8 +247,19 @@ impl Cli {
             Command::Create(args) => device::create(args, &manager, &out).await,
             Command::Attach { name } => device::attach(name, &manager, &out).await,
             Command::Device(cmd) => device::device(cmd, &manager, &out).await,
-            Command::Deploy(args) => lifecycle::deploy(args, &manager, &out).await,
-            Command::Start { name } => lifecycle::start(name, &manager, &out).await,
+            Command::Deploy(args) => {
+                lifecycle::deploy(args, &manager, &out).await?;
+                match args.console_name() {
+                    Some(name) => console::start(name, &manager, &out).await,
+                    None => Ok(()),
+                }
+            }
+            Command::Start {
+                name,
+                console: true,
+            } => console::start(name, &manager, &out).await,
+            Command::Start { name, .. } => lifecycle::start(name, &manager, &out).await,
+            Command::Console { name } => console::console(name, &manager, &out).await,
             Command::Stop { name, stop } => lifecycle::stop(name, stop, &manager, &out).await,
             Command::Status { name } => lifecycle::status(name, &manager, &out).await,
             Command::Snapshot {

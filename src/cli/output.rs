@@ -75,6 +75,72 @@ fn escape_into(out: &mut impl fmt::Write, s: &str, keep_newlines: bool) -> fmt::
     out.write_str(&s[plain..])
 }
 
+/// Guest console bytes escaped for a terminal, chunk by chunk (SECURITY.md item 41: a guest
+/// is as hostile as a package): line breaks stay (`\r\n` counts as one), every other control
+/// or format character is escaped as [`Term`] escapes it, and bytes that are not UTF-8 are
+/// shown as `\xNN`. A character or `\r\n` split across two chunks is held until the next.
+#[derive(Debug, Default)]
+pub struct TermStream {
+    pending: Vec<u8>,
+}
+
+impl TermStream {
+    /// The escaped text of `bytes`, less what waits for the next chunk.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        self.drain(false)
+    }
+
+    /// The escaped text of whatever was held back: the stream has ended.
+    pub fn finish(&mut self) -> String {
+        self.drain(true)
+    }
+
+    fn drain(&mut self, end: bool) -> String {
+        let mut out = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            let (text, bad) = match std::str::from_utf8(rest) {
+                Ok(text) => (text, None),
+                Err(e) => {
+                    // Valid up to here by the error's own account.
+                    let text = std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or("");
+                    (text, Some(e))
+                }
+            };
+            let incomplete = matches!(bad, Some(e) if e.error_len().is_none()) && !end;
+            // A trailing `\r` may be the first half of `\r\n`.
+            let hold_cr = !end && bad.is_none() && text.ends_with('\r');
+            let text = if hold_cr {
+                &text[..text.len() - 1]
+            } else {
+                text
+            };
+            let _ = escape_into(&mut out, &text.replace("\r\n", "\n"), true);
+            let used = text.len();
+            match bad {
+                None => {
+                    rest = &rest[used..];
+                    break;
+                }
+                Some(_) if incomplete => {
+                    rest = &rest[used..];
+                    break;
+                }
+                Some(e) => {
+                    let n = e.error_len().unwrap_or(rest.len() - used);
+                    for b in &rest[used..used + n] {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                    rest = &rest[used + n..];
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        out
+    }
+}
+
 /// Where and how a command prints its result.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -230,6 +296,34 @@ mod tests {
             t.render(0),
             "NAME          TYPE\na\\nb  forged  \\u{9b}1m\n"
         );
+    }
+
+    // SECURITY.md item 41: guest console output cannot drive the terminal, whatever the
+    // chunking; its lines stay lines.
+    #[test]
+    fn term_stream_escapes_controls_across_chunks_and_keeps_lines() {
+        let guest = "boot\r\n\u{1b}[2Jé\u{9b}31m\u{202e}ok\r\n".as_bytes();
+        let whole = TermStream::default().push(guest);
+
+        for split in 1..guest.len() {
+            let mut t = TermStream::default();
+            let mut text = t.push(&guest[..split]);
+            text.push_str(&t.push(&guest[split..]));
+            text.push_str(&t.finish());
+            assert_eq!(text, whole, "split at {split}");
+        }
+        assert_eq!(whole, "boot\n\\u{1b}[2Jé\\u{9b}31m\\u{202e}ok\n");
+    }
+
+    #[test]
+    fn term_stream_shows_bytes_that_are_not_utf8() {
+        let mut t = TermStream::default();
+
+        let text = t.push(b"a\xff\xc3");
+        let end = t.finish();
+
+        assert_eq!(text, "a\\xff");
+        assert_eq!(end, "\\xc3");
     }
 
     #[test]

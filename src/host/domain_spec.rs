@@ -47,7 +47,8 @@ pub struct DomainSpec {
     pub disks: Vec<DiskSpec>,
     /// Network interfaces, in guest order.
     pub nics: Vec<NicSpec>,
-    /// The file the serial console is logged to.
+    /// The file the host logs the serial console to, or empty for none (a remote host,
+    /// whose files are not vmd's).
     pub console_log: String,
 }
 

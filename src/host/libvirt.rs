@@ -360,6 +360,14 @@ impl Host for LibvirtHost {
         self.start_domain_impl(uuid)
     }
 
+    fn start_domain_paused(&self, uuid: &Uuid) -> Result<(), HostError> {
+        self.start_domain_paused_impl(uuid)
+    }
+
+    fn open_console(&self, uuid: &Uuid) -> Result<Box<dyn std::io::Read + Send>, HostError> {
+        self.open_console_impl(uuid)
+    }
+
     fn shutdown_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
         self.shutdown_domain_impl(uuid)
     }

@@ -38,6 +38,8 @@ struct MemoryDomain {
     snapshots: BTreeMap<String, SavedSnapshot>,
     /// The snapshots libvirt would still hold metadata for (not yet forgotten).
     metadata: BTreeSet<String>,
+    /// What the guest writes on its serial console.
+    console: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +108,13 @@ impl MemoryHost {
     /// The UUIDs of the defined domains.
     pub fn domains(&self) -> Vec<Uuid> {
         self.lock().domains.keys().copied().collect()
+    }
+
+    /// Sets what the domain's serial console holds for the next reader.
+    pub fn put_console(&self, uuid: &Uuid, bytes: &[u8]) {
+        if let Some(d) = self.lock().domains.get_mut(uuid) {
+            d.console = bytes.to_vec();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -397,6 +406,7 @@ impl Host for MemoryHost {
                 state,
                 snapshots,
                 metadata,
+                console: Vec::new(),
             },
         );
         Ok(())
@@ -409,6 +419,36 @@ impl Host for MemoryHost {
 
     fn start_domain(&self, uuid: &Uuid) -> Result<(), HostError> {
         self.set_state("start_domain", uuid, DomainState::Running)
+    }
+
+    fn start_domain_paused(&self, uuid: &Uuid) -> Result<(), HostError> {
+        let mut s = self.enter("start_domain_paused", &uuid.to_string())?;
+        let d = domain_mut(&mut s, "start_domain_paused", uuid)?;
+        if d.state != DomainState::Shutoff {
+            return Err(error(
+                "start_domain_paused",
+                &uuid.to_string(),
+                HostErrorKind::InvalidState,
+                "domain is already running",
+            ));
+        }
+        d.state = DomainState::Paused;
+        Ok(())
+    }
+
+    /// The console holds what [`MemoryHost::put_console`] gave the domain.
+    fn open_console(&self, uuid: &Uuid) -> Result<Box<dyn Read + Send>, HostError> {
+        let mut s = self.enter("open_console", &uuid.to_string())?;
+        let d = domain_mut(&mut s, "open_console", uuid)?;
+        if d.state == DomainState::Shutoff {
+            return Err(error(
+                "open_console",
+                &uuid.to_string(),
+                HostErrorKind::InvalidState,
+                "domain is not running",
+            ));
+        }
+        Ok(Box::new(std::io::Cursor::new(d.console.clone())))
     }
 
     fn shutdown_domain(&self, uuid: &Uuid) -> Result<(), HostError> {

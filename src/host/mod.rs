@@ -9,6 +9,7 @@
 //! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
 
 mod capabilities;
+mod console;
 mod domain;
 mod domain_spec;
 pub mod libvirt;
@@ -290,6 +291,18 @@ pub trait Host {
 
     /// Starts a defined domain (`virDomainCreate`); starting a running one is not an error.
     fn start_domain(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// Starts a defined domain with its vCPUs paused (`virDomainCreateWithFlags` with
+    /// `VIR_DOMAIN_START_PAUSED`), so that a console opened before [`Host::resume_domain`]
+    /// misses none of the guest's output. A domain that runs already is refused
+    /// (kind `InvalidState`).
+    fn start_domain_paused(&self, uuid: &uuid::Uuid) -> Result<(), HostError>;
+
+    /// The running domain's serial console, read-only, as a byte stream that ends when the
+    /// domain stops (`virDomainOpenConsole` with `VIR_DOMAIN_CONSOLE_SAFE` on a `virStream`).
+    /// Works over any connection: the bytes come through libvirt, not from a file. A session
+    /// that another client holds is refused (kind `InvalidState`), never taken over.
+    fn open_console(&self, uuid: &uuid::Uuid) -> Result<Box<dyn Read + Send>, HostError>;
 
     /// Asks the guest to shut down through ACPI (`virDomainShutdownFlags` with
     /// `VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN`); a domain already off is not an error.

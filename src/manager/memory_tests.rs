@@ -128,7 +128,7 @@ impl Lab {
                 virt_type: "qemu".to_string(),
                 networks: Default::default(),
                 template: None,
-                console_log: "/dev/null".to_string(),
+                console_log: None,
             }),
             snapshots: vec![],
         };
@@ -360,4 +360,67 @@ fn definition(name: &str, uuid: &uuid::Uuid) -> DomainDefinition {
         },
         template: None,
     }
+}
+
+/// A deployed instance `i` whose domain is defined and off.
+fn deployed_off(lab: &Lab) -> uuid::Uuid {
+    let inst = lab.record("i", Kind::Instance, State::Deployed, 1);
+    let uuid = inst.id.uuid();
+    lab.host.define_domain(&definition("vmd-i", &uuid)).unwrap();
+    uuid
+}
+
+#[tokio::test]
+async fn start_with_console_opens_it_before_the_guest_runs() {
+    use std::io::Read;
+    let lab = Lab::new("console");
+    let uuid = deployed_off(&lab);
+    lab.host.put_console(&uuid, b"VMD-GUEST done\n");
+
+    let mut console = lab.manager.start_with_console("i").await.unwrap();
+    let mut text = String::new();
+    console.read_to_string(&mut text).unwrap();
+
+    assert_eq!(text, "VMD-GUEST done\n");
+    let log = lab.host.log();
+    let at = |call: &str| log.iter().position(|l| l.starts_with(call)).unwrap();
+    assert!(at("start_domain_paused") < at("open_console"), "{log:?}");
+    assert!(at("open_console") < at("resume_domain"), "{log:?}");
+    assert_eq!(
+        lab.host.domain_state(&uuid).unwrap(),
+        Some(crate::host::DomainState::Running)
+    );
+}
+
+#[tokio::test]
+async fn start_with_console_open_fails_guest_is_powered_off_again() {
+    let lab = Lab::new("console-fail");
+    let uuid = deployed_off(&lab);
+    lab.host.fail("open_console", 1);
+
+    let err = lab.manager.start_with_console("i").await.unwrap_err();
+
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert_eq!(
+        lab.host.domain_state(&uuid).unwrap(),
+        Some(crate::host::DomainState::Shutoff),
+        "not left paused"
+    );
+    assert!(!lab
+        .host
+        .log()
+        .iter()
+        .any(|l| l.starts_with("resume_domain")));
+}
+
+#[tokio::test]
+async fn console_of_an_instance_that_is_off_is_refused_naming_it() {
+    let lab = Lab::new("console-off");
+    deployed_off(&lab);
+
+    let err = lab.manager.console("i").await.unwrap_err();
+
+    assert_eq!(err.kind(), super::ErrorKind::Conflict);
+    assert!(err.to_string().contains("i is not running"), "{err}");
+    assert!(!lab.host.log().iter().any(|l| l.starts_with("open_console")));
 }

@@ -12,6 +12,7 @@ use crate::vmd::lock::VmdLock;
 use crate::vmd::Vmd;
 
 mod clone;
+mod console;
 mod copy;
 mod delete;
 pub mod deploy;
@@ -30,6 +31,7 @@ mod snapshot;
 mod views;
 
 pub use clone::{CloneRequest, Placement};
+pub use console::Console;
 pub use deploy::{DeployRequest, Status, StopOptions};
 pub use device::{AddDeviceRequest, AttachedDevice, CreateRequest};
 pub use doctor::{DoctorReport, Problem, ProblemKind};

@@ -64,9 +64,16 @@ impl StorageManager {
             .collect())
     }
 
-    /// One VMD by name or id, with its live state when it is deployed.
+    /// One VMD by name or id, with its live state when it is deployed. Its deployment's
+    /// console log is given only when that file is there to read.
     pub async fn show(&self, name: &str) -> Result<Vmd, Error> {
         let mut vmd = self.catalog()?.get(name)?;
+        if let Some(d) = vmd.deployment.as_mut() {
+            d.console_log = d
+                .console_log
+                .take()
+                .filter(|log| std::path::Path::new(log).is_file());
+        }
         if vmd.state == State::Deployed {
             let uuid = vmd.id.uuid();
             if let Ok(live) = self.on_host(move |h| Ok(h.domain_state(&uuid)?)).await {

@@ -172,8 +172,11 @@ pub struct Deployment {
     pub networks: std::collections::BTreeMap<String, String>,
     /// The template given with `--template`, if any.
     pub template: Option<String>,
-    /// The guest's serial console log on the host.
-    pub console_log: String,
+    /// The file the host logs the guest's serial console to, named only where vmd proved
+    /// the host's files are its own (see `deploy`); none on a remote host, where the
+    /// console is read through libvirt only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_log: Option<String>,
 }
 
 /// A snapshot of every disk of a VMD, taken at one instant.

@@ -1,6 +1,7 @@
 //! The second libvirt host (`scripts/second-host`): started once per test binary (the script
 //! is idempotent; `make test` stops it at the end), and pools on it that tests own.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -58,6 +59,22 @@ impl Drop for RemotePool {
             }
             let _ = p.destroy();
         }
+        // A transient pool leaves its (empty) directory behind on the host.
+        let _ = std::fs::remove_dir(self.real_path(&self.path));
+    }
+}
+
+impl RemotePool {
+    /// Where a path the second host reports under its `/var/lib/libvirt` really is in this
+    /// namespace: under `scripts/second-host`'s state directory.
+    pub fn real_path(&self, host_path: &str) -> PathBuf {
+        let dir = std::env::var_os("VMD_SECOND_HOST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp/vmd-second-host"));
+        let rest = host_path
+            .strip_prefix("/var/lib/libvirt/")
+            .unwrap_or_else(|| panic!("{host_path} is not under /var/lib/libvirt"));
+        dir.join("lib").join(rest)
     }
 }
 

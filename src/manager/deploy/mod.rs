@@ -16,7 +16,7 @@ use serde::Serialize;
 pub(super) use super::views::live_state;
 use super::{fault, lock_vmd, Error, StorageManager};
 use crate::host::{
-    DomainDefinition, DomainSpec, DomainState, DomainTemplate, Host, HostError, NicSpec,
+    DomainDefinition, DomainSpec, DomainState, DomainTemplate, Host, HostError, NicSpec, PoolAccess,
 };
 use crate::vmd::catalog::Catalog;
 use crate::vmd::{Deployment, Kind, State, Vmd};
@@ -65,7 +65,7 @@ pub struct Status {
     pub domain: Option<String>,
 }
 
-fn status(vmd: &Vmd, host: &dyn Host) -> Result<Status, Error> {
+pub(super) fn status(vmd: &Vmd, host: &dyn Host) -> Result<Status, Error> {
     let domain = match vmd.state {
         State::Deployed => host.domain_state(&vmd.id.uuid())?,
         _ => None,
@@ -124,11 +124,23 @@ pub(super) fn stop_domain(
 }
 
 impl StorageManager {
-    fn console_log(&self, vmd: &Vmd) -> PathBuf {
-        self.config
-            .state_dir
-            .join("consoles")
-            .join(format!("{}.log", vmd.name))
+    /// The file the host logs the serial console to: `<state dir>/consoles/<name>.log`, but
+    /// only where vmd has proved that the host's files are its own (a pool of the instance
+    /// is local, as `PoolAccess::Local` proves it) and so can read the log. Elsewhere (a
+    /// remote host) no log is named: a path of this machine would name nothing, or another
+    /// file, on the host. The console itself is read through libvirt either way.
+    fn console_log(&self, host: &dyn Host, vmd: &Vmd) -> Option<PathBuf> {
+        let pools: std::collections::BTreeSet<_> = vmd.disks.iter().map(|d| &d.pool).collect();
+        // A probe that fails (a full pool, one gone) proves nothing.
+        let local = pools
+            .into_iter()
+            .any(|p| matches!(host.pool_access(p), Ok(PoolAccess::Local(_))));
+        local.then(|| {
+            self.config
+                .state_dir
+                .join("consoles")
+                .join(format!("{}.log", vmd.name))
+        })
     }
 
     /// Defines the instance's domain (redefining it if it exists) and optionally starts it.
@@ -243,7 +255,7 @@ impl StorageManager {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .or_else(|| previous.and_then(|d| d.template)),
-            console_log: self.console_log(vmd).display().to_string(),
+            console_log: self.console_log(host, vmd).map(|p| p.display().to_string()),
         })
     }
 
@@ -322,15 +334,15 @@ fn domain_definition(vmd: &Vmd, deployment: &Deployment) -> Result<DomainDefinit
         },
         disks,
         nics,
-        console_log: deployment.console_log.clone(),
+        console_log: deployment.console_log.clone().unwrap_or_default(),
     };
     Ok(DomainDefinition { spec, template })
 }
 
 /// The directory the serial console is logged to.
 fn console_dir(deployment: &Deployment) -> Result<(), Error> {
-    let console = PathBuf::from(&deployment.console_log);
-    if let Some(dir) = console.parent() {
+    let console = deployment.console_log.as_deref().map(Path::new);
+    if let Some(dir) = console.and_then(Path::parent) {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             action: "create",
             path: dir.to_path_buf(),

@@ -123,6 +123,22 @@ fn render_default_tcg_efi_matches_golden() {
 }
 
 #[test]
+fn render_default_console_log_empty_names_no_log_file() {
+    let mut remote = spec("qemu", "bios", false);
+    remote.console_log = String::new();
+
+    let local = render(DEFAULT_TEMPLATE, &spec("qemu", "bios", false)).unwrap();
+    let xml = render(DEFAULT_TEMPLATE, &remote).unwrap();
+
+    assert_eq!(
+        attribute_values(&local, "log", "file"),
+        ["/var/lib/vmd/logs/web01-console.log"]
+    );
+    assert!(attribute_values(&xml, "log", "file").is_empty(), "{xml}");
+    assert!(xml.contains("<serial type='pty'>"), "{xml}");
+}
+
+#[test]
 fn render_hostile_values_round_trip_through_xml() {
     let plain = render(DEFAULT_TEMPLATE, &spec("kvm", "bios", false)).unwrap();
     let mut hostile = spec("kvm", "bios", false);
