@@ -5,6 +5,7 @@
 //! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
 
 mod capabilities;
+pub mod caps;
 mod domain;
 pub mod libvirt;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::vmd::{PoolName, VolumeName};
 
 pub use capabilities::guest_domain_types;
+pub use caps::{IscsiLun, IscsiPortal, PoolCaps, PoolWriter};
 
 /// The libvirt URI vmd connects to when none is given.
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -230,6 +232,10 @@ pub trait Host {
         source_format: &'static str,
         to: &NewVolume<'_>,
     ) -> Result<VolumeInfo, HostError>;
+
+    /// What the pool's kind can hold (volumes libvirt creates or pre-existing ones; qcow2 or
+    /// raw only; streams) and how vmd writes its volumes itself (`virStoragePoolGetXMLDesc`).
+    fn pool_caps(&self, pool: &PoolName) -> Result<PoolCaps, HostError>;
 
     /// Whether vmd may touch the pool's files directly: only when a probe volume that libvirt
     /// creates appears at the same path here, with the same size.

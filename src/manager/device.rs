@@ -175,6 +175,7 @@ impl StorageManager {
                 Some(p) => p,
                 None => pools::ensure_default_pool(host, &state_dir)?,
             };
+            super::block::check_new_disk(host, &pool, "a new disk")?;
             let id = VmdId::new();
             let sizes = std::iter::once((Role::Os, req.os_disk))
                 .chain(req.data_disks.iter().map(|s| (Role::Data, *s)));
@@ -191,6 +192,7 @@ impl StorageManager {
                 };
                 disks.push(Disk {
                     serial: Some(disk_serial(&id.uuid(), &disk_id)),
+                    claimed: false,
                     id: disk_id,
                     role,
                     bus: "scsi".to_string(),
@@ -307,11 +309,13 @@ impl StorageManager {
                 Some(p) => p,
                 None => pools::ensure_default_pool(host, &state_dir)?,
             };
+            super::block::check_new_disk(host, &pool, "a new disk")?;
             let volume = VolumeName::for_disk(&vmd.id, index, "qcow2");
             let info = host.create_volume(&pool, &volume, req.size, "qcow2", false)?;
             let id = format!("disk{index}");
             let disk = Disk {
                 serial: Some(disk_serial(&vmd.id.uuid(), &id)),
+                claimed: false,
                 id,
                 role: req.role,
                 bus: "scsi".to_string(),
@@ -376,7 +380,10 @@ impl StorageManager {
             }
             vmd.disks.remove(pos);
             catalog.write(&vmd)?;
-            host.delete_volume(&disk.pool, &disk.volume)?;
+            // A claimed (pre-existing) volume is released by the record alone.
+            if !disk.claimed {
+                host.delete_volume(&disk.pool, &disk.volume)?;
+            }
             Ok(())
         })
         .await
@@ -390,6 +397,7 @@ mod tests {
     fn disk(unit: u32) -> Disk {
         Disk {
             serial: Some("s".to_string()),
+            claimed: false,
             id: format!("disk{unit}"),
             role: Role::Data,
             bus: "scsi".to_string(),

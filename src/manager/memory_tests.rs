@@ -99,6 +99,7 @@ impl Lab {
                     volume,
                     backing: None,
                     serial: None,
+                    claimed: false,
                 }
             })
             .collect();

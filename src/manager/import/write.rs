@@ -392,6 +392,7 @@ pub(super) fn execute(
             path: vol.path.clone(),
             backing: None,
             serial: None,
+            claimed: false,
         });
         fault::point("import.disk-written")?;
     }
