@@ -186,3 +186,27 @@ async fn snapshot_with_disk_on_iscsi_direct_is_refused_naming_disk_and_pool() {
     );
     assert_eq!(err.kind(), super::ErrorKind::Usage);
 }
+
+#[tokio::test]
+async fn create_on_iscsi_direct_is_refused_before_anything_is_made() {
+    let lab = Lab::new("create");
+
+    let err = lab
+        .manager
+        .create(super::CreateRequest {
+            name: "b".parse().unwrap(),
+            os_disk: 1 << 20,
+            data_disks: vec![],
+            vcpus: 1,
+            memory_mib: 64,
+            pool: Some("lun".parse().unwrap()),
+        })
+        .await
+        .unwrap_err();
+
+    let text = err.to_string();
+    assert!(text.contains("pool lun (iscsi-direct)"), "{text}");
+    assert_eq!(err.kind(), super::ErrorKind::Usage);
+    let log = lab.host.log();
+    assert!(!log.iter().any(|l| l.starts_with("create_")), "{log:?}");
+}
