@@ -10,16 +10,29 @@
 
 mod common;
 
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::env::TestEnv;
 use common::remote::{connect, second_host};
-use common::tiny_ova;
+use common::{run, tiny_ova};
 
 const GUEST_TIMEOUT: Duration = Duration::from_secs(240);
 const TARGET: &str = "iqn.2026-12.dev.vmd:second-host";
 const LUN: &str = "unit:0:0:1";
+
+fn lun_url() -> String {
+    format!("iscsi://127.0.0.1/{TARGET}/1")
+}
+
+/// Fills the LUN's last MiB with 0xab through `qemu-io`: what an earlier holder left,
+/// which a claim must not show.
+fn stamp_lun_tail() {
+    let out = run(Command::new("qemu-io")
+        .args(["-f", "raw", "-c", "write -P 0xab 255M 1M"])
+        .arg(lun_url()));
+    assert!(out.contains("wrote 1048576/1048576 bytes"), "{out}");
+}
 
 /// A transient `iscsi-direct` pool on the first host over the second host's target.
 struct LunPool {
@@ -175,8 +188,18 @@ fn iscsi_lun_data_disk_full_clone_counts_boots_refusals_up_front_delete_releases
     assert_eq!(lab.names(), std::slice::from_ref(&master));
     assert_eq!(lab.env.volumes(), volumes_before, "nothing left behind");
 
-    // A full clone claims the LUN: raw, the LUN's size, the OS disk in the file pool.
+    // A full clone claims the LUN: raw, the LUN's size, the OS disk in the file pool; what
+    // an earlier holder left past the copied disk is zeroed.
+    stamp_lun_tail();
     lab.vmd(&["clone", &master, &full, "--full", "--place", &place]);
+    let tail = lab.env.dir().join("tail");
+    run(Command::new("qemu-img")
+        .args(["dd", "-f", "raw", "-O", "raw", "bs=1M", "skip=255"])
+        .arg(format!("if={}", lun_url()))
+        .arg(format!("of={}", tail.display())));
+    let tail = std::fs::read(&tail).unwrap();
+    assert_eq!(tail.len(), 1 << 20);
+    assert!(tail.iter().all(|b| *b == 0), "the LUN's tail is zeroed");
     let data = lab.show(&full)["disks"][1].clone();
     assert_eq!(data["pool"], pool.name.as_str());
     assert_eq!(data["volume"], LUN);
