@@ -15,7 +15,7 @@ use virt::sys;
 use super::{
     capabilities::guest_domain_types, default_virt_type, version_string, xml, DiskSpec,
     DomainDefinition, DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume, PoolAccess,
-    PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
+    PoolCaps, PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -324,6 +324,20 @@ impl Host for LibvirtHost {
 
     fn pool_access(&self, pool: &PoolName) -> Result<PoolAccess, HostError> {
         self.pool_access_impl(pool)
+    }
+
+    fn pool_caps(&self, pool: &PoolName) -> Result<PoolCaps, HostError> {
+        let p = self.lookup_pool(pool)?;
+        let xml = p
+            .xml_desc(0)
+            .map_err(|e| call_error("virStoragePoolGetXMLDesc", pool.as_str(), e))?;
+        let (pool_type, _) = pool_type_and_path(&xml)?;
+        super::caps::pool_caps(&pool_type, &xml).map_err(|message| HostError::Call {
+            call: "virStoragePoolGetXMLDesc",
+            object: pool.as_str().to_string(),
+            message: format!("pool {pool} ({pool_type}): {message}"),
+            kind: HostErrorKind::InvalidState,
+        })
     }
 
     fn upload_volume(

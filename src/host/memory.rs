@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     DiskSpec, DomainDefinition, DomainState, Host, HostError, HostErrorKind, HostInfo, NewVolume,
-    PoolAccess, PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
+    PoolAccess, PoolCaps, PoolInfo, SavedSnapshot, SnapshotSpec, VmdDomain, VolumeInfo,
 };
 use crate::vmd::{PoolName, VolumeName};
 
@@ -46,6 +46,8 @@ struct MemoryDomain {
 struct State {
     pools: BTreeMap<String, BTreeMap<String, MemoryVolume>>,
     domains: BTreeMap<Uuid, MemoryDomain>,
+    /// Pools of another kind than a file pool, by name.
+    kinds: BTreeMap<String, PoolCaps>,
     calls: BTreeMap<&'static str, usize>,
     fail: BTreeMap<&'static str, usize>,
     log: Vec<String>,
@@ -103,6 +105,11 @@ impl MemoryHost {
                 )
             })
             .unwrap_or_default()
+    }
+
+    /// Makes `pool` a pool of this kind (file pools are the default).
+    pub fn set_pool_caps(&self, pool: &str, caps: PoolCaps) {
+        self.lock().kinds.insert(pool.to_string(), caps);
     }
 
     /// The UUIDs of the defined domains.
@@ -210,6 +217,17 @@ impl Host for MemoryHost {
 
     fn delete_volume(&self, pool: &PoolName, name: &VolumeName) -> Result<(), HostError> {
         let mut s = self.enter("delete_volume", name.as_str())?;
+        if s.kinds
+            .get(pool.as_str())
+            .is_some_and(|k| !k.creates_volumes)
+        {
+            return Err(error(
+                "delete_volume",
+                name.as_str(),
+                HostErrorKind::Other,
+                "this pool type does not support volume deletion",
+            ));
+        }
         if let Some(vols) = s.pools.get_mut(pool.as_str()) {
             vols.remove(name.as_str());
         }
@@ -282,6 +300,16 @@ impl Host for MemoryHost {
             v.data = src.data;
         }
         Ok(made)
+    }
+
+    fn pool_caps(&self, pool: &PoolName) -> Result<PoolCaps, HostError> {
+        let mut s = self.enter("pool_caps", pool.as_str())?;
+        pool_mut(&mut s, "pool_caps", pool)?;
+        match s.kinds.get(pool.as_str()) {
+            Some(caps) => Ok(caps.clone()),
+            None => super::caps::pool_caps("dir", "")
+                .map_err(|m| error("pool_caps", pool.as_str(), HostErrorKind::Other, &m)),
+        }
     }
 
     fn pool_access(&self, pool: &PoolName) -> Result<PoolAccess, HostError> {

@@ -9,6 +9,7 @@
 //! here, in one place, so that callers can be idempotent without knowing libvirt's codes.
 
 mod capabilities;
+pub mod caps;
 mod console;
 mod domain;
 mod domain_spec;
@@ -31,6 +32,7 @@ use serde::Serialize;
 use crate::vmd::{PoolName, VolumeName};
 
 pub use capabilities::guest_domain_types;
+pub use caps::{IscsiLun, IscsiPortal, PoolCaps, PoolWriter};
 pub use domain_spec::{DiskSpec, DomainDefinition, DomainSpec, DomainTemplate, NicSpec};
 pub use snapshot_spec::{SavedSnapshot, SnapshotSpec};
 
@@ -253,6 +255,10 @@ pub trait Host {
         source_format: &'static str,
         to: &NewVolume<'_>,
     ) -> Result<VolumeInfo, HostError>;
+
+    /// What the pool's kind can hold (volumes libvirt creates or pre-existing ones; qcow2 or
+    /// raw only; streams) and how vmd writes its volumes itself (`virStoragePoolGetXMLDesc`).
+    fn pool_caps(&self, pool: &PoolName) -> Result<PoolCaps, HostError>;
 
     /// Whether vmd may touch the pool's files directly: only when a probe volume that libvirt
     /// creates appears at the same path here, with the same size.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::block::{self, Claim, PoolKinds};
 use super::copy::{copy_disk, CopyMode, CopyTarget};
 use super::deploy::spec::disk_serial;
 use super::rollback::NewVmd;
@@ -81,11 +82,19 @@ impl StorageManager {
                 return Err(CatalogError::NameTaken(req.name.to_string()).into());
             }
             let id = VmdId::new();
+            let mut qemu_img = None;
+            let claims = plan_claims(host, &catalog, &mut qemu_img, &req, &master.disks)?;
             let mut created = NewVmd::begin(host, &catalog, &id)?;
             let mut disks = Vec::with_capacity(master.disks.len());
-            let mut qemu_img = None;
             for (index, d) in master.disks.iter().enumerate() {
                 let pool = req.placement.pool_for(d.role, &d.pool);
+                if let Some(claim) = &claims[index] {
+                    let qemu_img = qemu_img.get_or_insert(super::qemu_img()?);
+                    claim.write(qemu_img, d)?;
+                    fault::point("clone.volume-created")?;
+                    disks.push(claimed_disk(&id, d, claim));
+                    continue;
+                }
                 let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
                 let info = if req.full {
                     // A master holds no snapshots, so a standalone qcow2 one is copied byte
@@ -121,6 +130,7 @@ impl StorageManager {
                     path: info.path,
                     backing: (!req.full).then(|| d.path.clone()),
                     serial: Some(disk_serial(&id.uuid(), &d.id)),
+                    claimed: false,
                 });
             }
             let vmd = Vmd {
@@ -147,9 +157,72 @@ impl StorageManager {
             catalog.insert(&vmd, &lock)?;
             drop(lock);
             created.commit();
+            drop(claims);
             fault::point("clone.committed")?;
             Ok(vmd)
         })
         .await
+    }
+}
+
+/// Checks, before anything is made, every disk placed on a pool of raw volumes: a linked
+/// clone there is refused; a full one claims a free pre-existing volume (`None` for a disk
+/// that goes to a pool where vmd makes a new volume).
+fn plan_claims(
+    host: &dyn crate::host::Host,
+    catalog: &Catalog,
+    qemu_img: &mut Option<crate::image::qemu_img::QemuImg>,
+    req: &CloneRequest,
+    master: &[Disk],
+) -> Result<Vec<Option<Claim>>, Error> {
+    let mut kinds = PoolKinds::default();
+    let mut claims = Vec::with_capacity(master.len());
+    let mut taken = std::collections::BTreeSet::new();
+    for d in master {
+        let pool = req.placement.pool_for(d.role, &d.pool);
+        let caps = kinds.of(host, &pool)?.clone();
+        if !req.full {
+            block::check_linked(&pool, &caps)?;
+            claims.push(None);
+            continue;
+        }
+        if !caps.raw_only {
+            claims.push(None);
+            continue;
+        }
+        if caps.creates_volumes {
+            return Err(Error::Request(format!(
+                "a full clone cannot go to pool {pool} ({}): vmd copies disks into new qcow2 \
+                 volumes, which this pool cannot hold; place the disk on a file pool (dir, fs, \
+                 netfs)",
+                caps.pool_type
+            )));
+        }
+        let qemu_img = match qemu_img {
+            Some(q) => q,
+            None => qemu_img.insert(super::qemu_img()?),
+        };
+        let claim = block::claim(host, catalog, qemu_img, (&pool, &caps), d, &taken)?;
+        taken.insert((claim.pool.clone(), claim.volume.clone()));
+        claims.push(Some(claim));
+    }
+    Ok(claims)
+}
+
+/// The record of disk `d` copied onto a claimed volume: raw, the volume's size.
+fn claimed_disk(id: &VmdId, d: &Disk, claim: &Claim) -> Disk {
+    Disk {
+        id: d.id.clone(),
+        role: d.role,
+        bus: d.bus.clone(),
+        unit: d.unit,
+        capacity_bytes: claim.size,
+        format: DiskFormat::Raw,
+        pool: claim.pool.clone(),
+        volume: claim.volume.clone(),
+        path: claim.path.clone(),
+        backing: None,
+        serial: Some(disk_serial(&id.uuid(), &d.id)),
+        claimed: true,
     }
 }

@@ -1,4 +1,5 @@
-//! `delete`: a VMD, its volumes and its catalog record.
+//! `delete`: a VMD, its volumes and its catalog record. Volumes the VMD claimed (pre-existing
+//! LUNs) are released, not deleted.
 
 use super::{lock_vmd, Error, StorageManager};
 use crate::host::DomainState;
@@ -46,7 +47,9 @@ impl StorageManager {
                 host.destroy_domain(&uuid)?;
                 host.undefine_domain(&uuid)?;
             }
-            for disk in &vmd.disks {
+            // A claimed volume (a LUN) pre-existed: dropping the record releases it; its
+            // content stays until the next claim overwrites it.
+            for disk in vmd.disks.iter().filter(|d| !d.claimed) {
                 host.delete_volume(&disk.pool, &disk.volume)?;
             }
             catalog.remove(&vmd.id)?;

@@ -100,6 +100,7 @@ impl StorageManager {
                 Some(p) => p,
                 None => pools::ensure_default_pool(host, &state_dir)?,
             };
+            super::block::check_new_disk(host, &pool, "a new disk")?;
             let id = VmdId::new();
             let sizes = std::iter::once((Role::Os, req.os_disk))
                 .chain(req.data_disks.iter().map(|s| (Role::Data, *s)));
@@ -116,6 +117,7 @@ impl StorageManager {
                 };
                 disks.push(Disk {
                     serial: Some(disk_serial(&id.uuid(), &disk_id)),
+                    claimed: false,
                     id: disk_id,
                     role,
                     bus: "scsi".to_string(),
@@ -232,11 +234,13 @@ impl StorageManager {
                 Some(p) => p,
                 None => pools::ensure_default_pool(host, &state_dir)?,
             };
+            super::block::check_new_disk(host, &pool, "a new disk")?;
             let volume = VolumeName::for_disk(&vmd.id, index, "qcow2");
             let info = host.create_volume(&pool, &volume, req.size, "qcow2", false)?;
             let id = format!("disk{index}");
             let disk = Disk {
                 serial: Some(disk_serial(&vmd.id.uuid(), &id)),
+                claimed: false,
                 id,
                 role: req.role,
                 bus: "scsi".to_string(),
@@ -301,7 +305,10 @@ impl StorageManager {
             }
             vmd.disks.remove(pos);
             catalog.write(&vmd)?;
-            host.delete_volume(&disk.pool, &disk.volume)?;
+            // A claimed (pre-existing) volume is released by the record alone.
+            if !disk.claimed {
+                host.delete_volume(&disk.pool, &disk.volume)?;
+            }
             Ok(())
         })
         .await

@@ -101,6 +101,8 @@ impl StorageManager {
                 if catalog.name_taken(name.as_str())? {
                     return Err(CatalogError::NameTaken(name.to_string()).into());
                 }
+                let mut kinds = super::block::PoolKinds::default();
+                super::block::check_capture(host, &mut kinds, vmd.name.as_str(), &vmd.disks)?;
             }
             undeploy_domain(host, &catalog, &mut vmd, req.stop)?;
             let master = match &req.as_master {

@@ -101,6 +101,7 @@ impl Lab {
                     volume,
                     backing: None,
                     serial: None,
+                    claimed: false,
                 }
             })
             .collect();

@@ -11,6 +11,9 @@ use crate::vmd::catalog::{Catalog, CatalogError};
 use crate::vmd::lock::VmdLock;
 use crate::vmd::Vmd;
 
+mod block;
+#[cfg(test)]
+mod block_tests;
 mod clone;
 mod console;
 mod copy;

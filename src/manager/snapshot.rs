@@ -136,6 +136,8 @@ impl StorageManager {
         self.on_host(move |host| {
             let catalog = Catalog::open(&state_dir)?;
             let (_lock, mut vmd) = lock_vmd(&catalog, &name, false)?;
+            let mut kinds = super::block::PoolKinds::default();
+            super::block::check_snapshot(host, &mut kinds, vmd.name.as_str(), &vmd.disks)?;
             check_snapshottable(&vmd)?;
             let snap = match snapshot {
                 Some(s) => s,

@@ -158,6 +158,11 @@ pub struct Disk {
     /// and disk ids); guests find their disks by it.
     #[serde(default)]
     pub serial: Option<String>,
+    /// The volume pre-existed in a pool whose volumes libvirt does not create (a LUN of an
+    /// `iscsi-direct` pool): vmd claimed it for this disk and releases it (drops it from the
+    /// catalog) instead of deleting it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub claimed: bool,
 }
 
 /// How a VMD is deployed: kept across undeploy so that redeploy repeats it.

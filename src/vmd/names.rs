@@ -18,6 +18,17 @@ pub struct NameError {
 
 fn plain_name(what: &'static str, s: &str, max: usize) -> Result<(), NameError> {
     let rule = "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+    name_chars(what, s, max, rule, &[])
+}
+
+/// The rule of [`plain_name`], with `also` allowed after the first character.
+fn name_chars(
+    what: &'static str,
+    s: &str,
+    max: usize,
+    rule: &'static str,
+    also: &[char],
+) -> Result<(), NameError> {
     let err = || NameError {
         what,
         value: s.chars().take(80).collect(),
@@ -26,7 +37,7 @@ fn plain_name(what: &'static str, s: &str, max: usize) -> Result<(), NameError> 
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = s
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') || also.contains(&c));
     if s.is_empty() || s.len() > max || !first_ok || !rest_ok {
         return Err(err());
     }
@@ -107,9 +118,12 @@ struct Stored(String);
 
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr) => {
-        name_type!($(#[$doc])* $name, $what, $max, no_extra_rule);
+        name_type!($(#[$doc])* $name, $what, $max, no_extra_rule, plain_name);
     };
     ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $extra:ident) => {
+        name_type!($(#[$doc])* $name, $what, $max, $extra, plain_name);
+    };
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $extra:ident, $chars:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "Stored", into = "String")]
@@ -131,7 +145,7 @@ macro_rules! name_type {
         impl FromStr for $name {
             type Err = NameError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                plain_name($what, s, $max)?;
+                $chars($what, s, $max)?;
                 $extra($what, s)?;
                 Ok(Self(s.to_string()))
             }
@@ -147,7 +161,7 @@ macro_rules! name_type {
         impl TryFrom<Stored> for $name {
             type Error = NameError;
             fn try_from(s: Stored) -> Result<Self, Self::Error> {
-                plain_name($what, &s.0, $max)?;
+                $chars($what, &s.0, $max)?;
                 Ok(Self(s.0))
             }
         }
@@ -174,11 +188,23 @@ name_type!(
     "pool name",
     64
 );
+/// A volume name: [`plain_name`]'s characters and `:` after the first, for the names libvirt
+/// gives the volumes it finds rather than makes (`unit:0:0:1`, a LUN of an `iscsi-direct`
+/// pool). `/` stays out, so a name is never a path.
+fn volume_chars(what: &'static str, s: &str, max: usize) -> Result<(), NameError> {
+    let rule =
+        "use 1 to 128 letters, digits, '.', '_', '-' or ':', starting with a letter or digit";
+    name_chars(what, s, max, rule, &[':'])
+}
+
 name_type!(
-    /// A libvirt storage volume name, always of vmd's own scheme (see [`VolumeName::for_disk`]).
+    /// A libvirt storage volume name: of vmd's own scheme (see [`VolumeName::for_disk`]) for
+    /// every volume vmd creates, or the name libvirt gave a pre-existing volume vmd claimed.
     VolumeName,
     "volume name",
-    128
+    128,
+    no_extra_rule,
+    volume_chars
 );
 
 impl VolumeName {
@@ -241,6 +267,17 @@ mod tests {
         assert!(vol.as_str().ends_with("-d2.qcow2"));
         assert_eq!(vol.owner(), Some(id));
         assert_eq!("other.qcow2".parse::<VolumeName>().unwrap().owner(), None);
+    }
+
+    #[test]
+    fn volume_name_lun_names_are_accepted_and_paths_are_not() {
+        let lun: VolumeName = "unit:0:0:1".parse().unwrap();
+        assert_eq!(lun.owner(), None);
+        for bad in [":x", "a/b", "../x", "a b", "-x"] {
+            let err = bad.parse::<VolumeName>().unwrap_err();
+            assert!(err.to_string().starts_with("invalid volume name"), "{err}");
+        }
+        assert!("a:b".parse::<PoolName>().is_err());
     }
 
     // SECURITY.md item 40: a name never looks like an id, in any form the UUID parser takes.

@@ -52,6 +52,17 @@ pub(super) fn create(
     capacity: u64,
     backing: Option<String>,
 ) -> Result<VolumeInfo, HostError> {
+    if s.kinds
+        .get(to.pool.as_str())
+        .is_some_and(|k| !k.creates_volumes)
+    {
+        return Err(error(
+            call,
+            to.name.as_str(),
+            HostErrorKind::Other,
+            "this pool type does not support volume creation",
+        ));
+    }
     let vols = pool_mut(s, call, to.pool)?;
     if vols.contains_key(to.name.as_str()) {
         return Err(error(

@@ -10,6 +10,7 @@
 //! which fixes the format just as firmly (see `snapshot`).
 
 mod info;
+mod lun;
 #[cfg(test)]
 mod real_tests;
 mod run;
@@ -96,6 +97,8 @@ pub enum ImageSource<'a> {
         offset: u64,
         size: u64,
     },
+    /// A LUN of an iSCSI target, read through QEMU's own iSCSI client (raw only).
+    Iscsi(&'a crate::host::IscsiLun),
 }
 
 impl<'a> From<&'a Path> for ImageSource<'a> {
@@ -117,6 +120,7 @@ impl fmt::Display for ImageSource<'_> {
             ImageSource::Slice { file, offset, size } => {
                 write!(f, "{} (bytes {offset}+{size})", file.display())
             }
+            ImageSource::Iscsi(lun) => write!(f, "{lun}"),
         }
     }
 }
@@ -422,6 +426,11 @@ fn source_arg(src: &ImageSource<'_>) -> Result<OsString, ImageError> {
                     "file": { "driver": "file", "filename": name },
                 },
             });
+            let text = serde_json::to_string(&spec).map_err(ImageError::Spec)?;
+            Ok(format!("json:{text}").into())
+        }
+        ImageSource::Iscsi(lun) => {
+            let spec = serde_json::json!({ "file": lun::iscsi_spec(lun) });
             let text = serde_json::to_string(&spec).map_err(ImageError::Spec)?;
             Ok(format!("json:{text}").into())
         }

@@ -256,6 +256,7 @@ mod tests {
                 volume,
                 backing: None,
                 serial: None,
+                claimed: false,
             }],
             descriptor: None,
             deployment: None,

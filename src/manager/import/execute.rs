@@ -136,6 +136,7 @@ pub(super) fn execute(
             path: vol.path.clone(),
             backing: None,
             serial: None,
+            claimed: false,
         });
         fault::point("import.disk-written")?;
     }
