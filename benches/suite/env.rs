@@ -214,8 +214,9 @@ pub fn clean_remote_pool(pool: &str) {
     if !matches!(remote(&["pool-info", pool]), Ok(o) if o.status.success()) {
         return;
     }
-    if let Ok(vols) = run(&mut virsh_at(REMOTE_URI, &["vol-list", pool, "--name"])) {
-        for v in vols.lines().map(str::trim).filter(|v| !v.is_empty()) {
+    // virsh 9.0's vol-list has no --name: the name is each line's first column.
+    if let Ok(vols) = run(&mut virsh_at(REMOTE_URI, &["vol-list", pool])) {
+        for v in vols.lines().filter_map(|l| l.split_whitespace().next()) {
             let _ = remote(&["vol-delete", v, "--pool", pool]);
         }
     }
