@@ -47,10 +47,15 @@ fuzz: setup
 # use instead, on this host's libvirtd; BENCH_RUNS samples per row (default 5). Prints a
 # markdown table and writes target/bench/results.json. Installs what only the bench's
 # comparisons need, if missing: virt-install (virtinst) and mkfs.xfs (xfsprogs, row 3r).
+# Row 8 imports into a pool on the second libvirt host (scripts/second-host), started here
+# and stopped afterwards unless it was running before, as for `make test`.
 bench: setup build appliance
 	@missing=; \
 	command -v virt-install >/dev/null || missing=virtinst; \
 	command -v mkfs.xfs >/dev/null || [ -x /usr/sbin/mkfs.xfs ] || missing="$$missing xfsprogs"; \
 	[ -z "$$missing" ] || $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q --no-install-recommends $$missing >&2
-	$(CARGO) bench --bench suite
+	@if scripts/second-host status; then was=1; else was=; $(SUDO) scripts/second-host start >/dev/null; fi; \
+	$(CARGO) bench --bench suite; rc=$$?; \
+	[ -n "$$was" ] || $(SUDO) scripts/second-host stop; \
+	exit $$rc

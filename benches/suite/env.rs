@@ -5,8 +5,9 @@
 //! Every name the bench gives to libvirt carries the run's tag (`vmdbench-<tag>` and
 //! `vmdbench-<tag>-xfs` for the pools, `b<tag>-...` for VMDs and so `vmd-b<tag>-...` for
 //! their domains, `vmdbench-<tag>-...` for virt-install's domains), and the only mount it
-//! makes lies in its run directory, so that clean-up, including the sweep of runs that were
-//! killed before they could clean up, touches nothing else on the host.
+//! makes lies in its run directory (row 8 adds one pool on the second host,
+//! `vmdbench-<tag>-remote`), so that clean-up, including the sweep of runs that were killed
+//! before they could clean up, touches nothing else on either host.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,10 +38,18 @@ pub struct Bench {
     pub runs: usize,
 }
 
+/// The second libvirt host (`scripts/second-host`), the remote end of row 8.
+pub const REMOTE_URI: &str = "qemu+tcp://127.0.0.1:16510/system";
+
 /// `virsh -c qemu:///system ARGS`.
 pub fn virsh(args: &[&str]) -> Command {
+    virsh_at(URI, args)
+}
+
+/// `virsh -c URI ARGS`.
+pub fn virsh_at(uri: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("virsh");
-    cmd.args(["-q", "-c", URI]).args(args);
+    cmd.args(["-q", "-c", uri]).args(args);
     cmd
 }
 
@@ -187,6 +196,7 @@ fn clean_tag(tag: &str, run_dir: &Path) {
         }
         let _ = virsh(&["pool-destroy", p]).output();
     }
+    clean_remote_pool(&format!("{pool}-remote"));
     let mnt = xfs_mountpoint(run_dir);
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     if mounts
@@ -195,6 +205,24 @@ fn clean_tag(tag: &str, run_dir: &Path) {
     {
         let _ = Command::new("umount").arg(&mnt).output();
     }
+}
+
+/// Deletes the volumes of row 8's pool on the second host, then stops, deletes (its
+/// directory) and undefines the pool. Best effort, and quick when the host is not running.
+pub fn clean_remote_pool(pool: &str) {
+    let remote = |args: &[&str]| virsh_at(REMOTE_URI, args).output();
+    if !matches!(remote(&["pool-info", pool]), Ok(o) if o.status.success()) {
+        return;
+    }
+    // virsh 9.0's vol-list has no --name: the name is each line's first column.
+    if let Ok(vols) = run(&mut virsh_at(REMOTE_URI, &["vol-list", pool])) {
+        for v in vols.lines().filter_map(|l| l.split_whitespace().next()) {
+            let _ = remote(&["vol-delete", v, "--pool", pool]);
+        }
+    }
+    let _ = remote(&["pool-destroy", pool]);
+    let _ = remote(&["pool-delete", pool]);
+    let _ = remote(&["pool-undefine", pool]);
 }
 
 /// Cleans up after earlier runs whose process is gone (killed, interrupted).

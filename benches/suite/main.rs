@@ -12,9 +12,10 @@
 //!
 //! Rows: 1 import, 2 linked clone (1, 10, 100 GiB), 3 full clone (and 3r on XFS with
 //! reflink), 4 deploy (define; define + start), 5 200 clones and `list`, 6 snapshot pause,
-//! 7 start-up. Environment: `BENCH_RUNS` (samples per row, default 5), `BENCH_ROWS` (e.g.
-//! `1,3`; all by default; positional arguments work too), `BENCH_DIR` (default
-//! `target/bench`).
+//! 7 start-up, 8 import into a pool on a remote host (the second libvirt host of
+//! `scripts/second-host`). Environment: `BENCH_RUNS` (samples per row, default 5),
+//! `BENCH_ROWS` (e.g. `1,3`; all by default; positional arguments work too), `BENCH_DIR`
+//! (default `target/bench`).
 //! Everything it creates on libvirt carries a per-run tag and is removed at the end; a run
 //! that was killed is cleaned up by the next one.
 
@@ -24,6 +25,7 @@ mod env;
 mod life;
 mod measure;
 mod reflink;
+mod remote;
 mod report;
 mod storage;
 
@@ -36,7 +38,7 @@ use env::Bench;
 use report::Row;
 
 /// The rows, by number, as `BENCH_ROWS` names them.
-const ALL_ROWS: [u32; 7] = [1, 2, 3, 4, 5, 6, 7];
+const ALL_ROWS: [u32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 
 fn selected_rows() -> Result<Vec<u32>> {
     let args: Vec<String> = std::env::args()
@@ -56,7 +58,7 @@ fn selected_rows() -> Result<Vec<u32>> {
         .filter(|s| !s.is_empty())
         .map(|s| match s.parse::<u32>() {
             Ok(n) if ALL_ROWS.contains(&n) => Ok(n),
-            _ => bail!("unknown row {s:?} in BENCH_ROWS: use numbers 1 to 7"),
+            _ => bail!("unknown row {s:?} in BENCH_ROWS: use numbers 1 to 8"),
         })
         .collect()
 }
@@ -134,7 +136,7 @@ fn suite() -> Result<bool> {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
 
-    let import_data = if want(1) || want(3) {
+    let import_data = if want(1) || want(3) || want(8) {
         Some(data::import_ova(&root)?)
     } else {
         None
@@ -197,6 +199,13 @@ fn suite() -> Result<bool> {
         attempt(&mut rows, &mut failures, "row 7: start-up", || {
             Ok(vec![life::startup(&bench)?])
         });
+    }
+    if let Some(d) = &import_data {
+        if want(8) {
+            attempt(&mut rows, &mut failures, "row 8: remote import", || {
+                Ok(vec![remote::remote_import(&bench, d)?])
+            });
+        }
     }
     drop(guard);
 
