@@ -176,6 +176,19 @@ fn iscsi_lun_data_disk_full_clone_counts_boots_refusals_up_front_delete_releases
     );
     let _cleanup = Cleanup(&lab, vec![master.clone(), full.clone(), again.clone()]);
     let place = format!("data={}", pool.name);
+    let check: serde_json::Value =
+        serde_json::from_str(&lab.vmd(&["host", "check", "--json"])).unwrap();
+    let listed = check["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == pool.name.as_str())
+        .cloned();
+    assert_eq!(
+        listed.as_ref().map(|p| (&p["type"], &p["access"])),
+        Some((&"iscsi-direct".into(), &"iscsi".into())),
+        "{check}"
+    );
     lab.vmd(&["import", tiny_ova().to_str().unwrap(), "--name", &master]);
     let volumes_before = lab.env.volumes();
 

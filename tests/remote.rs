@@ -365,8 +365,35 @@ fn lifecycle_on_second_host_clones_deploys_snapshots_redeploys_captures_and_dele
         format!("vmd: {c} is not running: start it with `vmd start {c} --console`")
     );
 
-    // 3. a snapshot brings the count back.
+    // 3. a snapshot brings the count back. The guest is off, so libvirt takes it on the
+    // host; vmd killed before recording it leaves it to libvirt, and the retry replaces it
+    // rather than adding a second `s1` to the qcow2 files.
+    let out = r.vmd(
+        &["snapshot", &c, "s1"],
+        &[("VMD_FAIL", "snapshot.taken:exit")],
+    );
+    assert_eq!(out.status.code(), Some(137), "{:?}", out);
     r.ok(&["snapshot", &c, "s1"]);
+    for d in r.json(&["show", &c])["disks"].as_array().unwrap() {
+        let file = r.pool.real_path(d["path"].as_str().unwrap());
+        // `info` opens no backing file (it names one of the second host's paths).
+        let info = run(Command::new("qemu-img")
+            .args(["info", "-U", "--output=json"])
+            .arg(&file));
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let named = info["snapshots"]
+            .as_array()
+            .map_or(0, |l| l.iter().filter(|s| s["name"] == "s1").count());
+        assert_eq!(named, 1, "{}: {info}", file.display());
+    }
+    let meta = run(Command::new("virsh").args([
+        "-c",
+        &r.pool.uri,
+        "snapshot-list",
+        &format!("vmd-{c}"),
+        "--name",
+    ]));
+    assert!(meta.trim().is_empty(), "libvirt keeps no metadata: {meta}");
     assert_eq!(r.console_boots(&["start", &c, "--console"], &c), 2);
     r.ok(&["revert", &c, "s1"]);
     assert_eq!(

@@ -131,7 +131,8 @@ pub struct PoolInfo {
     /// Bytes free.
     pub available_bytes: u64,
     /// How vmd reaches the pool's volumes (`local`: their files here, proved by a probe
-    /// volume; `streams`: only through libvirt), when asked (`vmd host check`, running
+    /// volume; `streams`: only through libvirt; `iscsi`: QEMU's iSCSI client, for pools
+    /// libvirt cannot stream to; `none`: not at all), when asked (`vmd host check`, running
     /// pools only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<&'static str>,

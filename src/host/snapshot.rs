@@ -167,16 +167,29 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_create_metadata_drop_refused_fails_and_leaves_no_snapshot() {
+    fn snapshot_create_keeps_metadata_until_recorded_and_drop_unrecorded_removes_it() {
         let host = test_host();
         let uuid = define_test_domain(&host, "vmd-snap-create", None);
         host.start_domain(&uuid).unwrap();
 
-        let err = host.snapshot_create(&uuid, &SPEC).unwrap_err();
+        let saved = host.snapshot_create(&uuid, &SPEC).unwrap();
+        let kept = snapshot_count(&host, &uuid);
+        let dropped = host.snapshot_drop_unrecorded(&uuid, "s1").unwrap();
+        let again = host.snapshot_drop_unrecorded(&uuid, "s1").unwrap();
 
-        assert!(err.to_string().contains("virDomainSnapshotDelete"), "{err}");
-        assert!(err.to_string().contains("snapshot s1 of"), "{err}");
+        assert!(saved.as_record().contains("<name>s1</name>"));
+        assert_eq!(kept, 1, "libvirt keeps the metadata until vmd records it");
+        assert!(dropped);
+        assert!(!again, "nothing left to drop");
         assert_eq!(snapshot_count(&host, &uuid), 0);
+    }
+
+    #[test]
+    fn snapshot_forget_without_metadata_is_not_an_error() {
+        let host = test_host();
+        let uuid = define_test_domain(&host, "vmd-snap-forget", None);
+
+        host.snapshot_forget(&uuid, "s1").unwrap();
     }
 
     #[test]

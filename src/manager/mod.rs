@@ -237,6 +237,17 @@ impl StorageManager {
                 let Ok(name) = p.name.parse::<crate::vmd::PoolName>() else {
                     continue;
                 };
+                // A pool libvirt cannot stream to is written by vmd's own writer for its
+                // kind (`iscsi`: QEMU's iSCSI client), or not at all (`none`).
+                if let Ok(caps) = h.pool_caps(&name) {
+                    if !caps.streams {
+                        p.access = Some(match caps.writer {
+                            Some(crate::host::PoolWriter::Iscsi(_)) => "iscsi",
+                            None => "none",
+                        });
+                        continue;
+                    }
+                }
                 // A pool stopped or removed since the listing, or one that refuses the
                 // probe volume (full, read-only), keeps its access unknown.
                 p.access = h.pool_access(&name).ok().map(|a| match a {
