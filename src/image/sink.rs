@@ -42,6 +42,8 @@ pub trait DiskSink {
 pub struct RawSink {
     file: File,
     virtual_size: u64,
+    /// Whether `finish` syncs: not for a scratch file, which nothing relies on after a crash.
+    sync: bool,
 }
 
 impl RawSink {
@@ -50,7 +52,20 @@ impl RawSink {
     /// blocks are skipped, not written. [`finish`](DiskSink::finish) sets its length to
     /// `virtual_size`, so it may start empty.
     pub fn new(file: File, virtual_size: u64) -> Self {
-        Self { file, virtual_size }
+        Self {
+            file,
+            virtual_size,
+            sync: true,
+        }
+    }
+
+    /// The same for a scratch file (a staging copy deleted once used): `finish` does not
+    /// sync it, as a crash discards it anyway.
+    pub fn scratch(self) -> Self {
+        Self {
+            sync: false,
+            ..self
+        }
     }
 }
 
@@ -83,7 +98,10 @@ impl DiskSink for RawSink {
 
     fn finish(&mut self) -> io::Result<()> {
         self.file.set_len(self.virtual_size)?;
-        self.file.sync_all()
+        if self.sync {
+            self.file.sync_all()?;
+        }
+        Ok(())
     }
 }
 

@@ -94,6 +94,10 @@ pub fn dir_pool(name: &str, path: &str) -> String {
 struct VolumeXml<'a> {
     name: Text<&'a str>,
     capacity: Capacity,
+    /// Always 0: without it libvirt allocates the whole capacity up front (writes or
+    /// fallocates every byte of a raw volume, preallocates a qcow2), which vmd never wants —
+    /// an import or copy writes the content next, and blank disks stay thin.
+    allocation: Capacity,
     target: VolumeTarget,
     #[serde(rename = "backingStore", skip_serializing_if = "Option::is_none")]
     backing_store: Option<BackingStore<'a>>,
@@ -142,6 +146,10 @@ pub fn volume(name: &str, capacity: u64, format: &'static str, readonly: bool) -
             unit: "bytes",
             value: capacity,
         },
+        allocation: Capacity {
+            unit: "bytes",
+            value: 0,
+        },
         target: VolumeTarget {
             format: Format { kind: format },
             permissions: Permissions {
@@ -169,6 +177,10 @@ pub fn overlay_volume(
         capacity: Capacity {
             unit: "bytes",
             value: capacity,
+        },
+        allocation: Capacity {
+            unit: "bytes",
+            value: 0,
         },
         target: VolumeTarget {
             format: Format { kind: "qcow2" },
@@ -271,6 +283,7 @@ mod tests {
         assert_eq!(
             volume("vmd-x-d0.qcow2", 67108864, "qcow2", false),
             "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
+             <allocation unit=\"bytes\">0</allocation>\
              <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
              <compat>1.1</compat></target></volume>"
         );
@@ -286,6 +299,7 @@ mod tests {
                 "qcow2"
             ),
             "<volume><name>vmd-x-d0.qcow2</name><capacity unit=\"bytes\">67108864</capacity>\
+             <allocation unit=\"bytes\">0</allocation>\
              <target><format type=\"qcow2\"/><permissions><mode>0600</mode></permissions>\
              <compat>1.1</compat></target><backingStore><path>/var/lib/vmd/pools/vmd/vmd-m-d0.qcow2</path>\
              <format type=\"qcow2\"/></backingStore></volume>"

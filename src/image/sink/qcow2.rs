@@ -42,6 +42,8 @@ pub struct Qcow2Sink {
     l2: Vec<Option<Box<[u32]>>>,
     /// Next free host cluster.
     next_cluster: u32,
+    /// Whether `finish` syncs: not for a scratch file, which nothing relies on after a crash.
+    sync: bool,
 }
 
 impl Qcow2Sink {
@@ -70,7 +72,17 @@ impl Qcow2Sink {
             l1_size,
             l2,
             next_cluster: 1,
+            sync: true,
         })
+    }
+
+    /// The same for a scratch file (a staging copy deleted once used): `finish` does not
+    /// sync it, as a crash discards it anyway.
+    pub fn scratch(self) -> Self {
+        Self {
+            sync: false,
+            ..self
+        }
     }
 
     /// Host cluster of guest cluster `guest`, allocating one if `allocate`; `None` if
@@ -181,7 +193,9 @@ impl DiskSink for Qcow2Sink {
         }
         self.file.set_len(total * CLUSTER)?;
         // Metadata first, header last: a crash in between leaves no valid qcow2 magic.
-        self.file.sync_data()?;
+        if self.sync {
+            self.file.sync_data()?;
+        }
         let l1_offset = if self.l1_size == 0 {
             0
         } else {
@@ -195,7 +209,10 @@ impl DiskSink for Qcow2Sink {
             refcount_table_clusters: rt_clusters as u32,
         };
         self.file.write_all_at(&header.to_bytes(), 0)?;
-        self.file.sync_all()
+        if self.sync {
+            self.file.sync_all()?;
+        }
+        Ok(())
     }
 }
 

@@ -75,6 +75,7 @@ pub(super) fn execute(
                     planned,
                     source,
                     target: &stage,
+                    scratch: true,
                 };
                 write.run(qemu_img, progress, &mut undo)?;
                 verify_volume(qemu_img, &stage, planned)?;
@@ -112,6 +113,7 @@ pub(super) fn execute(
                             planned,
                             source,
                             target: &path,
+                            scratch: false,
                         };
                         write.run(qemu_img, progress, &mut undo)?;
                     }
@@ -140,7 +142,12 @@ pub(super) fn execute(
         });
         fault::point("import.disk-written")?;
     }
-    host.pool(&pool)?;
+    // Files written here: libvirt's view of the pool (allocation, free space) is refreshed.
+    // An upload needs none: libvirt refreshes the pool itself when the stream ends, and a
+    // refresh asked meanwhile is refused as busy and only waited out.
+    if matches!(access, PoolAccess::Local(_)) {
+        host.pool(&pool)?;
+    }
     let vmd = record(&ctx, req, disks);
     fault::point("import.before-commit")?;
     let lock = catalog.lock()?;

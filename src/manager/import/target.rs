@@ -27,6 +27,8 @@ pub(super) struct DiskWrite<'a> {
     pub planned: &'a PlannedDisk,
     pub source: &'a (Stored, ImageFormat),
     pub target: &'a Path,
+    /// The target is a staging file, deleted once uploaded: not synced.
+    pub scratch: bool,
 }
 
 impl DiskWrite<'_> {
@@ -57,6 +59,7 @@ impl DiskWrite<'_> {
                     *format,
                     self.planned,
                     self.target,
+                    self.scratch,
                     Arc::clone(&meter),
                     undo,
                 )

@@ -171,7 +171,8 @@ fn open_volume(path: &Path) -> Result<File, Error> {
     Ok(file)
 }
 
-/// Fills the volume at `path` with the disk's content.
+/// Fills the volume at `path` with the disk's content. A `scratch` target (a staging file
+/// that is uploaded, then deleted) is not synced: a crash discards it anyway.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_disk(
     ctx: &Context,
@@ -180,6 +181,7 @@ pub(super) fn write_disk(
     format: ImageFormat,
     disk: &PlannedDisk,
     path: &Path,
+    scratch: bool,
     meter: Arc<Meter>,
     undo: &mut NewVmd<'_>,
 ) -> Result<(), Error> {
@@ -197,7 +199,8 @@ pub(super) fn write_disk(
                 .open(&stage)
                 .map_err(io_error("create", &stage))?,
             stored.total(),
-        );
+        )
+        .scratch();
         decode_into(
             ctx,
             stored,
@@ -257,9 +260,13 @@ pub(super) fn write_disk(
     let file = open_volume(path)?;
     let mut sink: Box<dyn DiskSink> = match disk.format {
         DiskFormat::Qcow2 => {
-            Box::new(Qcow2Sink::new(file, capacity).map_err(io_error("write volume", path))?)
+            let sink = Qcow2Sink::new(file, capacity).map_err(io_error("write volume", path))?;
+            Box::new(if scratch { sink.scratch() } else { sink })
         }
-        DiskFormat::Raw => Box::new(RawSink::new(file, capacity)),
+        DiskFormat::Raw => {
+            let sink = RawSink::new(file, capacity);
+            Box::new(if scratch { sink.scratch() } else { sink })
+        }
     };
     let mut capped = CappedSink {
         inner: sink.as_mut(),
