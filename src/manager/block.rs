@@ -68,6 +68,21 @@ pub(super) fn check_new_disk(host: &dyn Host, pool: &PoolName, what: &str) -> Re
     Ok(())
 }
 
+/// The first of `disks` on a pool of raw volumes, with that pool's kind.
+fn first_raw_only<'d>(
+    host: &dyn Host,
+    kinds: &mut PoolKinds,
+    disks: &'d [Disk],
+) -> Result<Option<(&'d Disk, String)>, Error> {
+    for d in disks {
+        let caps = kinds.of(host, &d.pool)?;
+        if caps.raw_only {
+            return Ok(Some((d, caps.pool_type.clone())));
+        }
+    }
+    Ok(None)
+}
+
 /// Refuses a snapshot of a VMD with a disk on a pool of raw volumes, naming the disk.
 pub(super) fn check_snapshot(
     host: &dyn Host,
@@ -75,17 +90,14 @@ pub(super) fn check_snapshot(
     name: &str,
     disks: &[Disk],
 ) -> Result<(), Error> {
-    for d in disks {
-        let caps = kinds.of(host, &d.pool)?;
-        if caps.raw_only {
-            return Err(Error::Request(format!(
-                "{name} cannot be snapshotted: its disk {} is on pool {} ({}), which holds raw \
-                 volumes only and so no internal snapshot; snapshots need every disk on {FILE_POOLS}",
-                d.id, d.pool, caps.pool_type
-            )));
-        }
+    match first_raw_only(host, kinds, disks)? {
+        Some((d, kind)) => Err(Error::Request(format!(
+            "{name} cannot be snapshotted: its disk {} is on pool {} ({kind}), which holds raw \
+             volumes only and so no internal snapshot; snapshots need every disk on {FILE_POOLS}",
+            d.id, d.pool
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuses capturing a VMD as a master when a disk is on a pool where the master's qcow2
@@ -96,17 +108,14 @@ pub(super) fn check_capture(
     name: &str,
     disks: &[Disk],
 ) -> Result<(), Error> {
-    for d in disks {
-        let caps = kinds.of(host, &d.pool)?;
-        if caps.raw_only {
-            return Err(Error::Request(format!(
-                "{name} cannot be captured as a master: its disk {} is on pool {} ({}), which \
-                 cannot hold the master's qcow2 copy; undeploy without --as-master",
-                d.id, d.pool, caps.pool_type
-            )));
-        }
+    match first_raw_only(host, kinds, disks)? {
+        Some((d, kind)) => Err(Error::Request(format!(
+            "{name} cannot be captured as a master: its disk {} is on pool {} ({kind}), which \
+             cannot hold the master's qcow2 copy; undeploy without --as-master",
+            d.id, d.pool
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A pre-existing volume taken for one disk: held (by a lock on an id derived from the pool
