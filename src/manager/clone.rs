@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::block::{self, Claim, PoolKinds};
-use super::copy::{copy_disk, CopyMode, CopyTarget};
+use super::copy::{copy_disk, CopyMode, CopyTarget, Reach};
 use super::deploy::spec::disk_serial;
 use super::rollback::NewVmd;
 use super::{fault, lock_vmd, Error, StorageManager};
@@ -86,6 +86,7 @@ impl StorageManager {
             let claims = plan_claims(host, &catalog, &mut qemu_img, &req, &master.disks)?;
             let mut created = NewVmd::begin(host, &catalog, &id)?;
             let mut disks = Vec::with_capacity(master.disks.len());
+            let mut reach = Reach::default();
             for (index, d) in master.disks.iter().enumerate() {
                 let pool = req.placement.pool_for(d.role, &d.pool);
                 if let Some(claim) = &claims[index] {
@@ -105,7 +106,15 @@ impl StorageManager {
                         volume: &volume,
                         readonly: false,
                     };
-                    copy_disk(host, qemu_img, &mut created, d, &to, CopyMode::Bytes)?
+                    copy_disk(
+                        host,
+                        qemu_img,
+                        &mut reach,
+                        &mut created,
+                        d,
+                        &to,
+                        CopyMode::Bytes,
+                    )?
                 } else {
                     let info = host.create_overlay(
                         &pool,

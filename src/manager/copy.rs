@@ -9,6 +9,7 @@
 //! This module must not record anything in the catalog: the operation does, once every disk
 //! is copied.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -40,22 +41,37 @@ pub(super) struct CopyTarget<'a> {
     pub readonly: bool,
 }
 
+/// Which pools vmd reaches directly, proved once per pool for the length of one operation
+/// (each proof creates and deletes a probe volume).
+#[derive(Debug, Default)]
+pub(super) struct Reach(BTreeMap<PoolName, bool>);
+
+impl Reach {
+    /// Whether `pool`'s files are this process's files.
+    fn local(&mut self, host: &dyn Host, pool: &PoolName) -> Result<bool, Error> {
+        if let Some(&local) = self.0.get(pool) {
+            return Ok(local);
+        }
+        let local = matches!(host.pool_access(pool)?, PoolAccess::Local(_));
+        self.0.insert(pool.clone(), local);
+        Ok(local)
+    }
+}
+
 /// Creates the target volume (recorded in `created` for rollback) as a standalone qcow2 copy
 /// of disk `d`'s current content, then checks it: qcow2, no backing or data file, the disk's
 /// capacity.
 pub(super) fn copy_disk(
     host: &dyn Host,
     qemu_img: &QemuImg,
+    reach: &mut Reach,
     created: &mut NewVmd<'_>,
     d: &Disk,
     to: &CopyTarget<'_>,
     mode: CopyMode,
 ) -> Result<VolumeInfo, Error> {
     let (pool, volume) = (to.pool, to.volume);
-    let local = |p: &PoolName| -> Result<bool, Error> {
-        Ok(matches!(host.pool_access(p)?, PoolAccess::Local(_)))
-    };
-    if !local(&d.pool)? || !local(pool)? {
+    if !reach.local(host, &d.pool)? || !reach.local(host, pool)? {
         return copy_on_host(host, created, d, to);
     }
     let info = host.create_volume(pool, volume, d.capacity_bytes, "qcow2", to.readonly)?;

@@ -1,6 +1,6 @@
 //! `undeploy` (optionally capturing the instance as a new master) and `redeploy`.
 
-use super::copy::{copy_disk, CopyMode, CopyTarget};
+use super::copy::{copy_disk, CopyMode, CopyTarget, Reach};
 use super::deploy::{start_locked, undeploy_domain, DeployRequest, Status, StopOptions};
 use super::rollback::NewVmd;
 use super::snapshot::revert_locked;
@@ -38,6 +38,7 @@ fn capture_master(
     let id = VmdId::new();
     let mut created = NewVmd::begin(host, catalog, &id)?;
     let mut disks = Vec::new();
+    let mut reach = Reach::default();
     for (index, d) in vmd.disks.iter().enumerate() {
         let volume = VolumeName::for_disk(&id, index, DiskFormat::Qcow2.as_str());
         let to = CopyTarget {
@@ -45,7 +46,15 @@ fn capture_master(
             volume: &volume,
             readonly: true,
         };
-        let info = copy_disk(host, qemu_img, &mut created, d, &to, CopyMode::Convert)?;
+        let info = copy_disk(
+            host,
+            qemu_img,
+            &mut reach,
+            &mut created,
+            d,
+            &to,
+            CopyMode::Convert,
+        )?;
         // The volume was created read-only (0444): a master is only ever a backing file.
         disks.push(Disk {
             path: info.path,

@@ -196,3 +196,24 @@ async fn capture_whose_second_host_copy_fails_keeps_the_instance_and_makes_no_ma
     assert_eq!((kept.kind, kept.state), (Kind::Instance, State::Cloned));
     assert_eq!(lab.locks_besides(&[inst.id]), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn full_clone_proves_each_pool_once_however_many_disks_it_copies() {
+    let lab = Lab::new("full-clone-reach");
+    lab.record("m", Kind::Master, State::Ready, 3);
+
+    lab.manager
+        .clone_vmd(CloneRequest {
+            master: "m".to_string(),
+            name: "c".parse().unwrap(),
+            full: true,
+            placement: Default::default(),
+        })
+        .await
+        .unwrap();
+
+    let log = lab.host.log();
+    let probes = log.iter().filter(|l| l.starts_with("pool_access")).count();
+    let copies = log.iter().filter(|l| l.starts_with("copy_volume")).count();
+    assert_eq!((probes, copies), (1, 3), "{log:?}");
+}
