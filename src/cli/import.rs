@@ -21,6 +21,10 @@ pub struct PackageArgs {
     /// Which deployment option (DeploymentOptionSection) to apply.
     #[arg(long, value_name = "ID")]
     deployment: Option<String>,
+    /// Refuse every deviation from the OVF specification that vmd otherwise accepts with a
+    /// warning (see docs/compatibility.md).
+    #[arg(long)]
+    strict: bool,
 }
 
 /// `vmd import`.
@@ -57,6 +61,7 @@ fn request(p: &PackageArgs) -> ImportRequest {
     let mut req = ImportRequest::new(p.package.clone());
     req.system = p.system.clone();
     req.deployment = p.deployment.clone();
+    req.strict = p.strict;
     req.cancel = super::signals::cancel_on_signal();
     req
 }

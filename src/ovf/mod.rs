@@ -6,6 +6,7 @@ pub mod descriptor;
 pub mod fileref;
 pub mod manifest;
 pub mod package;
+pub mod quirks;
 pub mod tar;
 pub mod transfer;
 pub mod units;

@@ -44,6 +44,8 @@ pub struct ImportRequest {
     pub accept_eula: bool,
     /// Only plan; write nothing.
     pub dry_run: bool,
+    /// Refuse every exporter quirk (see `docs/compatibility.md`) instead of warning.
+    pub strict: bool,
     /// Set (from a signal handler, say) to stop the import; it then undoes what it did.
     pub cancel: Arc<AtomicBool>,
 }
@@ -60,6 +62,7 @@ impl ImportRequest {
             deployment: None,
             accept_eula: false,
             dry_run: false,
+            strict: false,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -15,6 +15,7 @@ use crate::ovf::cert::{self, CertReport};
 use crate::ovf::descriptor::{self, Appliance, Compression, DiskFormat as OvfDiskFormat};
 use crate::ovf::manifest::{self, Manifest};
 use crate::ovf::package::Package;
+use crate::ovf::quirks::Quirks;
 use crate::ovf::transfer::{self, Declared, Stored};
 use crate::vmd::catalog::Catalog;
 use crate::vmd::limits;
@@ -113,6 +114,12 @@ pub(super) struct Context {
 
 fn rejected(msg: impl Into<String>) -> Error {
     Error::Rejected(msg.into())
+}
+
+/// Accepts an exporter quirk: a warning, or the package rejected under `--strict`.
+#[allow(dead_code)] // the readers of issue-11 quirks call it as they land
+fn quirk(quirks: &mut Quirks, what: impl Into<String>) -> Result<(), Error> {
+    quirks.accept(what).map_err(rejected)
 }
 
 fn declared_format(f: OvfDiskFormat) -> (ImageFormat, Option<VmdkSubformat>, &'static str) {
@@ -227,6 +234,8 @@ pub(super) fn plan(
     let appliance = descriptor::select(&envelope, req.system.as_deref(), req.deployment.as_deref())
         .map_err(|e| Error::Request(e.to_string()))?;
     let mut warnings = Vec::new();
+    // Exporter quirks found on the way: warnings, or the refusal under --strict.
+    let mut quirks = Quirks::new(req.strict);
 
     // The manifest covers the descriptor and every file used; the certificate signs it.
     let manifest = match &package.manifest {
@@ -416,6 +425,8 @@ pub(super) fn plan(
         }
     }
 
+    let mut warnings = [quirks.take(), warnings].concat();
+    warnings.dedup();
     let plan = ImportPlan {
         id,
         name,

@@ -69,6 +69,7 @@ fn import_request(package: std::path::PathBuf) -> ImportRequest {
         deployment: None,
         accept_eula: false,
         dry_run: false,
+        strict: false,
         cancel: Arc::new(AtomicBool::new(false)),
     }
 }
